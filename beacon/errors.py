@@ -1,0 +1,13 @@
+"""The root of every error raised by the pure collection logic."""
+
+
+class BeaconError(Exception):
+    """Base class for errors raised by `beacon`."""
+
+
+class InvalidToken(BeaconError):
+    """An e-mail open or click token is forged, tampered with, expired or unknown."""
+
+
+class InvalidInput(BeaconError):
+    """A hit's input has the wrong shape; the message says what is wrong."""
