@@ -1,0 +1,104 @@
+"""The event: one recorded hit, as it is written to the events table."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+# Kinds of hit. A kind is part of every report's grouping, so the set is closed.
+KINDS = frozenset({"pageview", "event", "email_open", "email_click", "consent", "access_log"})
+
+# Retention classes, one per purpose the policies name, plus e-mail tracking. The events table
+# is partitioned by (retention class, week) so expiring a class is a partition drop.
+RETENTION_CLASSES = ("necessary", "statistics", "personalization", "marketing", "email")
+
+
+def new_event_id() -> str:
+    """Return a fresh random event id (a UUID in its canonical text form)."""
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One hit, enriched and consent-tagged, ready for storage.
+
+    Text fields are never None: an unknown value is "". Columns that may legitimately be absent
+    for privacy reasons (the full IP, the visitor id, the member id, the reverse-DNS host, the
+    recipient pseudonym) are None when absent, so "not kept" differs from "empty".
+    """
+
+    ts_ms: int
+    kind: str
+    site: str = ""
+    event_id: str = field(default_factory=new_event_id)
+    name: str = ""
+    url: str = ""
+    referrer: str = ""
+    ref_medium: str = ""
+    ref_source: str = ""
+    ref_term: str = ""
+    ip: str = ""
+    ip_full: str | None = None
+    host: str | None = None
+    user_agent: str = ""
+    browser: str = ""
+    browser_version: str = ""
+    os: str = ""
+    os_version: str = ""
+    device: str = ""
+    is_bot: bool = False
+    automated: str = ""
+    language: str = ""
+    screen: str = ""
+    country: str = ""
+    region: str = ""
+    city: str = ""
+    asn: int = 0
+    as_org: str = ""
+    visitor_id: str | None = None
+    member_id: str | None = None
+    campaign: str = ""
+    recipient: str | None = None
+    target_url: str = ""
+    method: str = ""
+    status: int = 0
+    bytes_sent: int = 0
+    request_time_ms: int = 0
+    purposes: tuple[str, ...] = ("necessary",)
+    consent_signal: str = ""
+    policy_version: str = ""
+    retention_class: str = "necessary"
+    source: str = ""
+    props: str = ""
+
+    @property
+    def day(self) -> date:
+        """The UTC calendar day of the event, the partition's time component."""
+        return datetime.fromtimestamp(self.ts_ms / 1000, UTC).date()
+
+    def to_row(self) -> dict[str, Any]:
+        """Return the event as a storage row: one key per events-table column."""
+        row = {f.name: getattr(self, f.name) for f in FIELDS}
+        row["purposes"] = list(self.purposes)
+        row["is_bot"] = int(self.is_bot)
+        row["day"] = self.day
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Event:
+        """Rebuild an event from a storage row (the inverse of `to_row`)."""
+        values = {f.name: row[f.name] for f in FIELDS if f.name in row}
+        if "purposes" in values:
+            values["purposes"] = tuple(values["purposes"])
+        if "is_bot" in values:
+            values["is_bot"] = bool(values["is_bot"])
+        if "event_id" in values:
+            values["event_id"] = str(values["event_id"])
+        return cls(**values)
+
+
+FIELDS = dataclasses.fields(Event)
+COLUMNS = (*(f.name for f in FIELDS), "day")

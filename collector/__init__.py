@@ -1,0 +1,1 @@
+"""The collector: the aiohttp application, configuration, command line and admin API."""

@@ -1,0 +1,133 @@
+"""The admin API under /admin/: bearer tokens with scopes, and an audit row per access."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date, datetime
+from typing import Any
+
+from aiohttp import web
+
+from collector.auth import TokenRecord
+from collector.keys import METRICS, STORE, TOKENS
+from storage import audit
+from storage.backend import QueryResult, connection
+from storage.errors import QueryRejected, StorageError, StorageUnavailable
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    """A JSON response that can carry dates and UUIDs."""
+    return web.Response(
+        text=json.dumps(body, default=_json_default, ensure_ascii=False),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def error(status: int, message: str) -> web.HTTPException:
+    """An HTTP error whose JSON body says what is wrong."""
+    exc_class = {
+        400: web.HTTPBadRequest,
+        401: web.HTTPUnauthorized,
+        403: web.HTTPForbidden,
+        404: web.HTTPNotFound,
+        503: web.HTTPServiceUnavailable,
+    }[status]
+    return exc_class(text=json.dumps({"error": message}), content_type="application/json")
+
+
+async def write_audit(request: web.Request, entry: audit.AuditEntry) -> None:
+    """Append an audit row for this request, off the event loop."""
+    store = request.app[STORE]
+
+    def _write() -> None:
+        with connection(store) as backend:
+            audit.record(backend, entry)
+
+    await asyncio.to_thread(_write)
+
+
+async def authorize(request: web.Request, scope: str, action: str) -> TokenRecord:
+    """The caller's token if it holds `scope`; a refused attempt is audited and answered 401/403."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    metrics = request.app[METRICS]
+    if scheme.lower() != "bearer" or not presented.strip():
+        metrics.admin_requests.labels(action, "unauthenticated").inc()
+        raise error(401, "missing bearer token (Authorization: Bearer <token>)")
+    record = request.app[TOKENS].verify(presented.strip())
+    if record is None:
+        metrics.admin_requests.labels(action, "unauthenticated").inc()
+        raise error(401, "unknown admin token")
+    if not record.allows(scope):
+        metrics.admin_requests.labels(action, "forbidden").inc()
+        await write_audit(
+            request,
+            audit.AuditEntry(record.id, f"denied:{action}", detail=f"needs scope {scope}"),
+        )
+        raise error(403, f"this token lacks the {scope!r} scope")
+    metrics.admin_requests.labels(action, "ok").inc()
+    return record
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body, or a 400 saying what is wrong with it."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise error(400, "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise error(400, "the body must be a JSON object")
+    return body
+
+
+def result_body(result: QueryResult) -> dict[str, Any]:
+    """A query result as the admin API returns it."""
+    return {"columns": result.columns, "types": result.types, "rows": result.rows}
+
+
+async def sql(request: web.Request) -> web.Response:
+    """Run one read-only query for `ashiato sql`; audited since it may read personal data."""
+    token = await authorize(request, "read", "sql")
+    body = await read_json(request)
+    query = body.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise error(400, "'query' must be a non-empty string")
+    store = request.app[STORE]
+
+    def _run() -> QueryResult:
+        with connection(store) as backend:
+            result = backend.query(query, read_only=True)
+            audit.record(
+                backend,
+                audit.AuditEntry(
+                    token.id,
+                    "sql",
+                    reason=str(body.get("reason", "")),
+                    rows=len(result.rows),
+                    detail=query,
+                ),
+            )
+            return result
+
+    try:
+        result = await asyncio.to_thread(_run)
+    except StorageUnavailable as exc:
+        raise error(503, str(exc)) from None
+    except QueryRejected as exc:
+        raise error(400, str(exc)) from None
+    except StorageError as exc:
+        raise error(503, str(exc)) from None
+    return json_response(result_body(result))
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the admin API's routes."""
+    app.router.add_post("/admin/sql", sql)

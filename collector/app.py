@@ -1,0 +1,100 @@
+"""The application factory: one place wires configuration, storage, writer and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from beacon.event import COLUMNS
+from collector import admin
+from collector.auth import TokenStore
+from collector.config import Config
+from collector.keys import CONFIG, METRICS, STORE, TOKENS, WRITER
+from collector.metrics import Metrics
+from storage.backend import Store, connection
+from storage.schema import EVENTS_TABLE, migrate
+from storage.writer import BatchWriter
+
+log = logging.getLogger(__name__)
+
+
+def prepare_storage(store: Store) -> None:
+    """Create the database and apply pending migrations (blocking; run off the loop)."""
+    store.ensure_database()
+    with connection(store) as backend:
+        applied = migrate(backend)
+    for migration in applied:
+        log.info("applied migration %d: %s", migration.version, migration.name)
+
+
+async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Migrate, then run the batch writer for the app's lifetime; flush it on shutdown."""
+    config, store, metrics = app[CONFIG], app[STORE], app[METRICS]
+    await asyncio.to_thread(prepare_storage, store)
+    writer = BatchWriter(
+        store,
+        EVENTS_TABLE,
+        COLUMNS,
+        max_rows=config.storage.batch_rows,
+        max_delay=config.storage.batch_ms / 1000,
+        max_queue=config.storage.queue_rows,
+        observer=metrics,
+    )
+    metrics.gauge("ashiato_writer_queue_rows", "Rows waiting to be inserted", lambda: writer.depth)
+    writer.start()
+    app[WRITER] = writer
+    yield
+    left = await asyncio.to_thread(writer.stop, 10.0)
+    if left:
+        log.error("shut down with %d rows not inserted", left)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers. No I/O."""
+    return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: storage answers a trivial query."""
+    store = request.app[STORE]
+
+    def _check() -> None:
+        with connection(store) as backend:
+            backend.query("SELECT 1")
+
+    try:
+        await asyncio.wait_for(asyncio.to_thread(_check), timeout=5)
+    except Exception as exc:
+        return web.Response(status=503, text=f"storage not ready: {type(exc).__name__}\n")
+    return web.Response(text="ready\n")
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    """Prometheus exposition of the app's registry."""
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(
+    config: Config, *, store: Store, registry: CollectorRegistry | None = None
+) -> web.Application:
+    """Build the collector application around `store`, reporting into `registry`."""
+    app = web.Application(
+        client_max_size=64 * 1024,
+        handler_args={"max_line_size": config.server.max_url_length, "max_field_size": 8190},
+    )
+    app[CONFIG] = config
+    app[STORE] = store
+    app[METRICS] = Metrics(registry if registry is not None else CollectorRegistry())
+    app[TOKENS] = TokenStore(config.data_dir)
+    app.cleanup_ctx.append(_storage_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler)
+    admin.add_routes(app)
+    return app

@@ -1,0 +1,282 @@
+"""The `ashiato` command line: the same objects as the server, built by the same factories."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from collector.auth import SCOPES, TokenStore
+from collector.config import Config, ConfigError, load_config
+from collector.settings import SETTINGS
+from storage.backend import QueryResult, Store, connection, open_store
+from storage.errors import StorageError, StoreInUse
+
+SERVER_FILE = "server.json"
+
+
+class CommandError(Exception):
+    """A command failed in a way the user can act on; printed without a traceback."""
+
+
+def _settings_parser() -> argparse.ArgumentParser:
+    """Flags for every setting, shared by all subcommands."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("settings (also ASHIATO_* variables or the config file)")
+    group.add_argument("--config", metavar="FILE", help="TOML config file (ASHIATO_CONFIG)")
+    for setting in SETTINGS:
+        metavar = "LIST" if setting.kind == "list" else setting.name.upper()
+        default = ",".join(setting.default) if setting.kind == "list" else setting.default
+        group.add_argument(
+            setting.flag,
+            dest=f"setting_{setting.name}",
+            metavar=metavar,
+            default=None,
+            help=f"{setting.help} [{setting.env}; default: {default}]",
+        )
+    return parent
+
+
+def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
+    """The configuration for this invocation: flags over environment over file."""
+    overrides = {
+        key.removeprefix("setting_"): value
+        for key, value in vars(args).items()
+        if key.startswith("setting_") and value is not None
+    }
+    return load_config(overrides, env, getattr(args, "config", None))
+
+
+def _store(config: Config) -> Store:
+    return open_store(
+        config.storage.clickhouse_url, config.server.data_dir, config.storage.database
+    )
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    """Run the collector until interrupted."""
+    from aiohttp import web
+
+    from collector.app import create_app
+
+    store = _store(config)
+    tokens = TokenStore(config.data_dir)
+    tokens.ensure_bootstrap()
+    base = config.server.base_url
+    (config.data_dir / SERVER_FILE).write_text(
+        json.dumps({"url": f"http://{config.server.host}:{config.server.port}", "pid": os.getpid()})
+    )
+    print(
+        f"ashiato {store.kind} store, listening on http://{config.server.host}:{config.server.port}"
+    )
+    print(f'  beacon pixel:  <img src="{base}/b.gif?s=SITE" alt="" width="1" height="1">')
+    print(f"  metrics:       {base}/metrics")
+    if tokens.bootstrap_path.exists():
+        print(f"  admin token:   {tokens.bootstrap_path.read_text().strip()}")
+        print(f"                 (kept in {tokens.bootstrap_path}; revoke it once you made others)")
+    sys.stdout.flush()
+    try:
+        app = create_app(config, store=store)
+        web.run_app(
+            app, host=config.server.host, port=config.server.port, access_log=None, print=None
+        )
+    finally:
+        store.close()
+        (config.data_dir / SERVER_FILE).unlink(missing_ok=True)
+    return 0
+
+
+# --- migrate ----------------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
+    """Create the database and apply pending migrations."""
+    from collector.app import prepare_storage
+
+    store = _store(config)
+    try:
+        prepare_storage(store)
+        with connection(store) as backend:
+            versions = backend.query("SELECT version, name FROM schema_migrations ORDER BY version")
+    finally:
+        store.close()
+    for version, name in versions.rows:
+        print(f"{version:4d}  {name}")
+    print(f"schema is current ({len(versions.rows)} migrations applied)")
+    return 0
+
+
+# --- sql --------------------------------------------------------------------------------------
+
+
+def _admin_token(config: Config, env: Mapping[str, str]) -> str:
+    token = env.get("ASHIATO_ADMIN_TOKEN", "").strip()
+    if token:
+        return token
+    path = TokenStore(config.data_dir).bootstrap_path
+    try:
+        return path.read_text().strip()
+    except OSError:
+        raise CommandError(
+            f"no admin token: set ASHIATO_ADMIN_TOKEN or make {path} readable"
+        ) from None
+
+
+def call_admin_api(
+    config: Config, env: Mapping[str, str], path: str, body: Mapping[str, Any]
+) -> Any:
+    """POST to the running server's admin API (embedded mode, where it holds the store)."""
+    try:
+        server = json.loads((config.data_dir / SERVER_FILE).read_text())
+    except (OSError, ValueError):
+        raise CommandError(
+            f"the embedded store in {config.data_dir} is in use, but no running server "
+            "announced its address"
+        ) from None
+    request = urllib.request.Request(  # noqa: S310 - the URL is our own server's
+        server["url"] + path,
+        data=json.dumps(body).encode(),
+        headers={
+            "Authorization": f"Bearer {_admin_token(config, env)}",
+            "Content-Type": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            message = exc.reason
+        raise CommandError(f"server refused ({exc.code}): {message}") from None
+    except urllib.error.URLError as exc:
+        raise CommandError(f"cannot reach the server at {server['url']}: {exc.reason}") from None
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def print_result(result: QueryResult, fmt: str, out: Any = None) -> None:
+    """Print rows as TSV with a header, or as JSON lines."""
+    out = out or sys.stdout
+    if fmt == "json":
+        for row in result.dicts():
+            out.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+        return
+    out.write("\t".join(result.columns) + "\n")
+    for values in result.rows:
+        out.write("\t".join(_cell(v) for v in values) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def cmd_sql(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
+    """Run one read-only query against the configured store."""
+    try:
+        store = _store(config)
+    except StoreInUse:
+        body = call_admin_api(config, env, "/admin/sql", {"query": args.query})
+        result = QueryResult(tuple(body["columns"]), tuple(body["types"]), body["rows"])
+    else:
+        try:
+            with connection(store) as backend:
+                result = backend.query(args.query, read_only=True)
+        finally:
+            store.close()
+    print_result(result, args.format)
+    return 0
+
+
+# --- admin-token ------------------------------------------------------------------------------
+
+
+def cmd_admin_token(args: argparse.Namespace, config: Config) -> int:
+    """Create an admin API token and print it once."""
+    scopes = tuple(s.strip() for s in args.scope.split(",") if s.strip())
+    try:
+        plaintext, record = TokenStore(config.data_dir).create(scopes, args.label or "")
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    print(plaintext)
+    print(
+        f"token {record.id} with scopes {','.join(record.scopes)}; it is shown only this once",
+        file=sys.stderr,
+    )
+    return 0
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    common = _settings_parser()
+    parser = argparse.ArgumentParser(
+        prog="ashiato", description="Access-log and tracking telemetry collector."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("serve", parents=[common], help="run the collector")
+    sub.add_parser("migrate", parents=[common], help="create or upgrade the schema")
+    sql = sub.add_parser("sql", parents=[common], help="run a read-only query")
+    sql.add_argument("query", help="one SELECT, SHOW or DESCRIBE statement")
+    sql.add_argument("--format", choices=("tsv", "json"), default="tsv")
+    token = sub.add_parser("admin-token", help="manage admin API tokens")
+    token_sub = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = token_sub.add_parser("create", parents=[common], help="create a token")
+    create.add_argument(
+        "--scope", required=True, help=f"comma-separated scopes: {', '.join(SCOPES)}"
+    )
+    create.add_argument("--label", help="what the token is for")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Entry point of the `ashiato` command."""
+    env = dict(os.environ) if env is None else env
+    args = build_parser().parse_args(argv)
+    handlers: dict[str, Callable[[], int]] = {}
+    try:
+        config = config_from_args(args, env)
+        logging.basicConfig(
+            level=config.server.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        # The driver logs each failed connect with a traceback; ashiato reports it once itself.
+        logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
+        handlers = {
+            "serve": lambda: cmd_serve(args, config),
+            "migrate": lambda: cmd_migrate(args, config),
+            "sql": lambda: cmd_sql(args, config, env),
+            "admin-token": lambda: cmd_admin_token(args, config),
+        }
+        return handlers[args.command]()
+    except (ConfigError, CommandError, StorageError) as exc:
+        print(f"ashiato: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Configuration, parsed once into frozen dataclasses from file, environment and flags.
+
+Precedence, strongest first: command-line flags, `ASHIATO_*` environment variables, the TOML
+file (`--config` or `ASHIATO_CONFIG`), the defaults in `collector.settings`. A bad value fails
+at start-up with the name of the key that holds it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from collector.settings import BY_NAME, SECTIONS, SETTINGS, Setting
+
+PURPOSES = ("necessary", "statistics", "personalization", "marketing")
+
+
+class ConfigError(Exception):
+    """A configuration key is missing, unknown or malformed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Where and how the collector serves."""
+
+    host: str
+    port: int
+    public_url: str
+    data_dir: str
+    workers: int
+    log_level: str
+    max_url_length: int
+    max_field_length: int
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    """Which ClickHouse, and how rows are batched into it."""
+
+    clickhouse_url: str
+    database: str
+    batch_rows: int
+    batch_ms: int
+    queue_rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentConfig:
+    """Consent regime and what each outcome keeps."""
+
+    consent_regime: str
+    opt_out_purposes: tuple[str, ...]
+    honor_gpc: bool
+    honor_dnt: bool
+    policy_version: str
+    cookie_days: int
+    cookie_secure: bool
+    security_window_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionConfig:
+    """What hits are accepted and how they are enriched."""
+
+    sites: tuple[str, ...]
+    own_hosts: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
+    geoip_city_db: str
+    geoip_asn_db: str
+    reverse_dns: bool
+    token_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration; each part is handed to the component that uses it."""
+
+    server: ServerConfig
+    storage: StorageConfig
+    consent: ConsentConfig
+    collection: CollectionConfig
+
+    @property
+    def data_dir(self) -> Path:
+        """The state directory."""
+        return Path(self.server.data_dir)
+
+
+_SECTION_TYPES: dict[str, type] = {
+    "server": ServerConfig,
+    "storage": StorageConfig,
+    "consent": ConsentConfig,
+    "collection": CollectionConfig,
+}
+
+
+def _convert(setting: Setting, value: Any, origin: str) -> Any:
+    """Coerce `value` (text from env/flags, or a TOML value) to the setting's type."""
+    where = f"{origin}: {setting.name}"
+    kind = setting.kind
+    if kind == "list":
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}") from None
+    if kind is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def read_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file into {setting name: value}, refusing unknown keys."""
+    try:
+        with open(path, "rb") as handle:
+            doc = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for section, table in doc.items():
+        if section not in SECTIONS or not isinstance(table, dict):
+            raise ConfigError(f"{path}: unknown section [{section}]; known: {', '.join(SECTIONS)}")
+        for key, value in table.items():
+            setting = BY_NAME.get(key)
+            if setting is None or setting.section != section:
+                raise ConfigError(f"{path}: unknown key {section}.{key}")
+            values[key] = _convert(setting, value, str(path))
+    return values
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> Config:
+    """Build the configuration from defaults, a file, the environment and flag overrides."""
+    env = env if env is not None else {}
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values: dict[str, Any] = {s.name: _convert(s, s.default, "default") for s in SETTINGS}
+    file_path = config_file or env.get("ASHIATO_CONFIG")
+    if file_path:
+        values.update(read_file(file_path))
+    for setting in SETTINGS:
+        if setting.env in env:
+            values[setting.name] = _convert(setting, env[setting.env], setting.env)
+    for name, value in overrides.items():
+        known = BY_NAME.get(name)
+        if known is None:
+            raise ConfigError(f"unknown setting: {name}")
+        values[name] = _convert(known, value, known.flag)
+    sections = {
+        section: cls(**{f.name: values[f.name] for f in fields(cls)})
+        for section, cls in _SECTION_TYPES.items()
+    }
+    config = Config(**sections)
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    server, consent = config.server, config.consent
+    if not 0 < server.port < 65536:
+        raise ConfigError(f"port: must be between 1 and 65535, got {server.port}")
+    if server.workers < 1:
+        raise ConfigError(f"workers: must be at least 1, got {server.workers}")
+    if server.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError(
+            f"log_level: one of debug, info, warning, error; got {server.log_level!r}"
+        )
+    if consent.consent_regime not in ("opt-in", "opt-out"):
+        raise ConfigError(
+            f"consent_regime: must be opt-in or opt-out, got {consent.consent_regime!r}"
+        )
+    unknown = [p for p in consent.opt_out_purposes if p not in PURPOSES]
+    if unknown:
+        raise ConfigError(f"opt_out_purposes: unknown purpose {unknown[0]!r}; known: {PURPOSES}")
+    for name in ("batch_rows", "batch_ms", "queue_rows"):
+        if getattr(config.storage, name) < 1:
+            raise ConfigError(f"{name}: must be at least 1")
+    if consent.security_window_days < 0 or consent.cookie_days < 1:
+        raise ConfigError("security_window_days and cookie_days: must be positive")
+    if not config.storage.database.isidentifier():
+        raise ConfigError(f"database: not a valid name: {config.storage.database!r}")

@@ -1,0 +1,20 @@
+"""Typed keys for the state the application factory puts on the app."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from collector.auth import TokenStore
+    from collector.config import Config
+    from collector.metrics import Metrics
+    from storage.backend import Store
+    from storage.writer import BatchWriter
+
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+STORE: web.AppKey[Store] = web.AppKey("store")
+WRITER: web.AppKey[BatchWriter] = web.AppKey("writer")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+TOKENS: web.AppKey[TokenStore] = web.AppKey("tokens")

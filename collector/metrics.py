@@ -1,0 +1,94 @@
+"""Prometheus metrics: one registry, created by the caller and handed in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class _Gauges(Collector):
+    """Gauges read at scrape time (queue depth and the like) from callables."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, tuple[str, Callable[[], float]]] = {}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for name, (doc, read) in self.sources.items():
+            yield GaugeMetricFamily(name, doc, value=read())
+
+
+class Metrics:
+    """Every series the collector exports."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.hits = Counter(
+            "ashiato_hits_total",
+            "Hits accepted, by kind and consent outcome",
+            ["kind", "consent"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "ashiato_rejected_total",
+            "Hits refused or not stored, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.enrich_seconds = Histogram(
+            "ashiato_enrich_seconds",
+            "Time spent enriching one hit",
+            registry=registry,
+            buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
+        )
+        self.batch_rows = Histogram(
+            "ashiato_writer_batch_rows",
+            "Rows per insert batch",
+            registry=registry,
+            buckets=(1, 10, 100, 500, 1000, 5000, 10000, 50000),
+        )
+        self.flush_seconds = Histogram(
+            "ashiato_writer_flush_seconds",
+            "Time to insert one batch",
+            registry=registry,
+        )
+        self.retries = Counter(
+            "ashiato_writer_retries_total",
+            "Insert attempts that failed and will be retried",
+            ["reason"],
+            registry=registry,
+        )
+        self.writer_dropped = Counter(
+            "ashiato_writer_dropped_rows_total",
+            "Rows given up on, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.admin_requests = Counter(
+            "ashiato_admin_requests_total",
+            "Admin API requests, by action and outcome",
+            ["action", "outcome"],
+            registry=registry,
+        )
+        self._gauges = _Gauges()
+        registry.register(self._gauges)
+
+    def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:
+        """Export `read()` as a gauge, evaluated at each scrape."""
+        self._gauges.sources[name] = (doc, read)
+
+    # The batch writer reports through these three (storage.writer.WriterObserver).
+    def inserted(self, rows: int, seconds: float) -> None:
+        """A batch landed."""
+        self.batch_rows.observe(rows)
+        self.flush_seconds.observe(seconds)
+
+    def retried(self, reason: str) -> None:
+        """An insert will be retried."""
+        self.retries.labels(reason).inc()
+
+    def dropped(self, rows: int, reason: str) -> None:
+        """Rows were given up on."""
+        self.writer_dropped.labels(reason).inc(rows)

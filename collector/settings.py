@@ -1,0 +1,130 @@
+"""The one declarative table of settings: name, section, type, default and help.
+
+It feeds the TOML config file (`[section] name = value`), the environment (`ASHIATO_NAME`)
+and the command line (`--name-with-dashes`); `collector.config` turns it into frozen
+dataclasses once at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One configuration key."""
+
+    name: str
+    section: str
+    kind: type | str  # str, int, float, bool, or "list" (comma-separated strings)
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        """The environment variable that sets it."""
+        return "ASHIATO_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag that sets it."""
+        return "--" + self.name.replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # server
+    Setting("host", "server", str, "127.0.0.1", "address to listen on"),
+    Setting("port", "server", int, 8080, "TCP port to listen on"),
+    Setting(
+        "public_url",
+        "server",
+        str,
+        "",
+        "base URL browsers and e-mail clients reach the collector at (default: http://HOST:PORT)",
+    ),
+    Setting(
+        "data_dir", "server", str, "./var", "state directory: embedded store, admin tokens, keys"
+    ),
+    Setting("workers", "server", int, 1, "worker processes sharing the port"),
+    Setting("log_level", "server", str, "info", "process log level (debug, info, warning, error)"),
+    Setting("max_url_length", "server", int, 4096, "longest request URL accepted, in bytes"),
+    Setting("max_field_length", "server", int, 2048, "longest stored text field; longer is cut"),
+    # storage
+    Setting(
+        "clickhouse_url",
+        "storage",
+        str,
+        "",
+        "ClickHouse server, clickhouse://user:password@host:9000/database "
+        "(clickhouses:// for TLS); empty: the embedded store in DATA_DIR",
+    ),
+    Setting("database", "storage", str, "ashiato", "database of the embedded store"),
+    Setting("batch_rows", "storage", int, 5000, "insert a batch once it has this many rows"),
+    Setting(
+        "batch_ms", "storage", int, 1000, "insert a batch once its oldest row waited this long"
+    ),
+    Setting("queue_rows", "storage", int, 200_000, "rows held in memory at most before dropping"),
+    # consent
+    Setting(
+        "consent_regime",
+        "consent",
+        str,
+        "opt-in",
+        "what visitors who said nothing get: opt-in (necessary only) or opt-out",
+    ),
+    Setting(
+        "opt_out_purposes",
+        "consent",
+        "list",
+        ["necessary", "statistics"],
+        "purposes granted by default under the opt-out regime",
+    ),
+    Setting("honor_gpc", "consent", bool, True, "treat Sec-GPC: 1 as necessary-only"),
+    Setting("honor_dnt", "consent", bool, True, "treat DNT: 1 as necessary-only"),
+    Setting("policy_version", "consent", str, "1", "privacy policy version stored on each event"),
+    Setting("cookie_days", "consent", int, 395, "lifetime of the visitor cookie, in days"),
+    Setting("cookie_secure", "consent", bool, True, "send cookies with the Secure attribute"),
+    Setting(
+        "security_window_days",
+        "consent",
+        int,
+        7,
+        "days the full IP is kept for security before it is cleared",
+    ),
+    # collection
+    Setting(
+        "sites",
+        "collection",
+        "list",
+        [],
+        "site ids accepted (empty: any); also the only site labels in metrics",
+    ),
+    Setting(
+        "own_hosts",
+        "collection",
+        "list",
+        [],
+        "host names of the tracked sites, so their referrers count as internal",
+    ),
+    Setting(
+        "trusted_proxies",
+        "collection",
+        "list",
+        [],
+        "CIDRs of proxies whose X-Forwarded-For/Forwarded headers are believed",
+    ),
+    Setting("geoip_city_db", "collection", str, "", "path to a GeoLite2-City (or Country) mmdb"),
+    Setting("geoip_asn_db", "collection", str, "", "path to a GeoLite2-ASN mmdb"),
+    Setting(
+        "reverse_dns",
+        "collection",
+        bool,
+        False,
+        "look up host names of client IPs (asynchronously, cached)",
+    ),
+    Setting("token_days", "collection", int, 365, "validity of e-mail open and click tokens"),
+)
+
+SECTIONS = ("server", "storage", "consent", "collection")
+BY_NAME = {s.name: s for s in SETTINGS}

@@ -1,0 +1,1 @@
+"""The privacy lifecycle: retention policy, expiry, anonymization, linking and rights."""

@@ -1,0 +1,100 @@
+"""The storage contract both backends implement, and the factory that picks one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from storage.capabilities import Capabilities
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    """Rows of a query with their column names and ClickHouse types."""
+
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """The rows as one dict per row, keyed by column name."""
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+    def scalar(self) -> Any:
+        """The first column of the first row, or None for an empty result."""
+        return self.rows[0][0] if self.rows else None
+
+
+class Backend(Protocol):
+    """One connection to ClickHouse. Not shared between threads."""
+
+    kind: str
+    database: str
+    capabilities: Capabilities
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns no rows (DDL, ALTER, mutations)."""
+        ...
+
+    def query(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
+    ) -> QueryResult:
+        """Run a query and return its rows; `read_only` refuses anything that writes."""
+        ...
+
+    def insert(
+        self,
+        table: str,
+        rows: Sequence[Mapping[str, Any]],
+        columns: Sequence[str],
+        *,
+        dedup_token: str | None = None,
+    ) -> None:
+        """Insert rows (dicts keyed by column) as one block."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+class Store(Protocol):
+    """Where events live: hands out backends, one per thread of use."""
+
+    kind: str
+    database: str
+
+    def ensure_database(self) -> None:
+        """Create the configured database if it does not exist."""
+        ...
+
+    def connect(self) -> Backend:
+        """A new backend for the calling thread; close it when done."""
+        ...
+
+    def close(self) -> None:
+        """Release everything the store holds (the embedded engine, for chdb)."""
+        ...
+
+
+@contextmanager
+def connection(store: Store) -> Iterator[Backend]:
+    """A backend from `store` for the length of a `with` block."""
+    backend = store.connect()
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def open_store(clickhouse_url: str, data_dir: str, database: str = "ashiato") -> Store:
+    """The configured store: a ClickHouse server when a URL is given, else embedded chdb."""
+    if clickhouse_url:
+        from storage.native import NativeStore
+
+        return NativeStore(clickhouse_url)
+    from storage.embedded import EmbeddedStore
+
+    return EmbeddedStore(data_dir, database)

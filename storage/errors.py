@@ -1,0 +1,33 @@
+"""Storage errors: one root, split by what the caller can do about them."""
+
+
+class StorageError(Exception):
+    """Base class for every error raised by `storage`."""
+
+
+class StorageUnavailable(StorageError):
+    """ClickHouse cannot be reached right now; the same request may succeed later."""
+
+
+class QueryRejected(StorageError):
+    """ClickHouse refused the statement itself; sending it again will not help."""
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class ReadOnlyViolation(QueryRejected):
+    """A statement that writes was sent where only reads are allowed."""
+
+
+class EmbeddedUnavailable(StorageError):
+    """The embedded engine (chdb) is not installed or its data directory is in use."""
+
+
+class StoreInUse(EmbeddedUnavailable):
+    """The embedded data directory is held by another process (a running server)."""
+
+
+class MigrationError(StorageError):
+    """A schema migration failed; the message names the migration."""

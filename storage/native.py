@@ -1,0 +1,154 @@
+"""The ClickHouse server backend, over the native protocol with clickhouse-driver."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from clickhouse_driver import Client, errors
+
+from storage._sql import check_identifier, check_read_only, columns_clause
+from storage.backend import QueryResult
+from storage.capabilities import Capabilities
+from storage.errors import QueryRejected, StorageError, StorageUnavailable
+
+# Server error codes that say "try again later" rather than "this statement is wrong".
+_RETRYABLE_CODES = frozenset(
+    {
+        159,  # TIMEOUT_EXCEEDED
+        202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+        209,  # SOCKET_TIMEOUT
+        210,  # NETWORK_ERROR
+        241,  # MEMORY_LIMIT_EXCEEDED
+        242,  # TABLE_IS_READ_ONLY
+        252,  # TOO_MANY_PARTS
+        319,  # UNKNOWN_STATUS_OF_INSERT
+        999,  # KEEPER_EXCEPTION
+    }
+)
+
+
+def translate(exc: BaseException) -> StorageError:
+    """Map a driver exception to the storage error that tells the caller what to do."""
+    if isinstance(exc, errors.ServerException):
+        code = int(getattr(exc, "code", 0) or 0)
+        message = str(exc.message).strip().splitlines()[0] if exc.message else str(exc)
+        if code in _RETRYABLE_CODES:
+            return StorageUnavailable(f"ClickHouse is busy or unavailable (code {code}): {message}")
+        return QueryRejected(f"ClickHouse rejected the statement (code {code}): {message}", code)
+    if isinstance(exc, errors.Error | OSError | EOFError | socket.timeout):
+        return StorageUnavailable(f"ClickHouse server unreachable: {exc}")
+    return StorageError(str(exc))
+
+
+def _database_of(url: str) -> str:
+    path = urlsplit(url).path.strip("/")
+    return check_identifier(path or "default")
+
+
+class NativeBackend:
+    """One clickhouse-driver client; used by a single thread at a time."""
+
+    kind = "server"
+
+    def __init__(self, url: str, capabilities: Capabilities | None = None) -> None:
+        self.database = _database_of(url)
+        try:
+            self._client = Client.from_url(url)
+            self.capabilities = capabilities or Capabilities.from_version(
+                self._run("SELECT version()")[0][0]
+            )
+        except errors.Error as exc:
+            raise translate(exc) from exc
+
+    def _run(self, sql: str, params: Any = None, **kwargs: Any) -> Any:
+        try:
+            return self._client.execute(sql, params, **kwargs)
+        except (errors.Error, OSError, EOFError) as exc:
+            self._client.disconnect()
+            raise translate(exc) from exc
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns no rows."""
+        self._run(sql, params)
+
+    def query(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
+    ) -> QueryResult:
+        """Run a query; `read_only` also has the server refuse writes (readonly=1)."""
+        settings: dict[str, Any] = {}
+        if read_only:
+            check_read_only(sql)
+            settings["readonly"] = 1
+        rows, column_types = self._run(sql, params, with_column_types=True, settings=settings)
+        names = tuple(name for name, _ in column_types)
+        types = tuple(type_ for _, type_ in column_types)
+        return QueryResult(names, types, [tuple(_plain(v) for v in row) for row in rows])
+
+    def insert(
+        self,
+        table: str,
+        rows: Sequence[Mapping[str, Any]],
+        columns: Sequence[str],
+        *,
+        dedup_token: str | None = None,
+    ) -> None:
+        """Insert rows as one block; a dedup token is sent where the server knows it."""
+        if not rows:
+            return
+        settings: dict[str, Any] = {}
+        if dedup_token and self.capabilities.dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
+        sql = f"INSERT INTO {check_identifier(table)} ({columns_clause(columns)}) VALUES"
+        data = [tuple(row[c] for c in columns) for row in rows]
+        self._run(sql, data, settings=settings)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._client.disconnect()
+
+
+def _plain(value: Any) -> Any:
+    """Driver values as plain Python: UUIDs as text, tuples inside arrays as lists."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if type(value).__name__ == "UUID":
+        return str(value)
+    return value
+
+
+class NativeStore:
+    """A ClickHouse server reached by URL: clickhouse://user:password@host:9000/database."""
+
+    kind = "server"
+
+    def __init__(self, url: str) -> None:
+        scheme = urlsplit(url).scheme
+        if scheme not in ("clickhouse", "clickhouses"):
+            raise StorageError(
+                f"clickhouse_url must start with clickhouse:// or clickhouses://, got {scheme!r}"
+            )
+        self.url = url
+        self.database = _database_of(url)
+        self._capabilities: Capabilities | None = None
+
+    def ensure_database(self) -> None:
+        """Create the configured database, connecting to `default` since it may not exist yet."""
+        parts = urlsplit(self.url)
+        bootstrap = urlunsplit(parts._replace(path="/default"))
+        backend = NativeBackend(bootstrap)
+        try:
+            backend.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+        finally:
+            backend.close()
+
+    def connect(self) -> NativeBackend:
+        """A new client connection (clients are never shared between threads)."""
+        backend = NativeBackend(self.url, self._capabilities)
+        self._capabilities = backend.capabilities
+        return backend
+
+    def close(self) -> None:
+        """Nothing is held between connections."""

@@ -1,0 +1,58 @@
+"""Partitions of the events table: one per retention class and week, dropped whole."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from storage.backend import Backend
+from storage.errors import StorageError
+from storage.schema import EVENTS_TABLE
+
+_PARTITION = re.compile(r"\('((?:\\.|[^'\\])*)', ?'(\d{4}-\d{2}-\d{2})'\)")
+
+
+def week_of(day: date) -> date:
+    """The Monday that starts `day`'s partition week (ClickHouse's toMonday)."""
+    return day - timedelta(days=day.weekday())
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """One events partition: a retention class and the Monday of its week."""
+
+    retention_class: str
+    week: date
+    rows: int
+
+
+def list_partitions(backend: Backend) -> list[Partition]:
+    """Active partitions of the events table with their stored row counts, from system.parts.
+
+    Reading the parts list instead of the table keeps this cheap however many rows there are.
+    """
+    result = backend.query(
+        "SELECT partition, sum(rows) FROM system.parts"
+        " WHERE database = %(db)s AND table = %(table)s AND active"
+        " GROUP BY partition ORDER BY partition",
+        {"db": backend.database, "table": EVENTS_TABLE},
+    )
+    partitions = []
+    for text, rows in result.rows:
+        match = _PARTITION.fullmatch(str(text))
+        if match is None:
+            raise StorageError(f"unexpected partition value in {EVENTS_TABLE}: {text!r}")
+        name = match.group(1).replace("\\'", "'").replace("\\\\", "\\")
+        partitions.append(Partition(name, date.fromisoformat(match.group(2)), int(rows)))
+    return partitions
+
+
+def drop_partition(backend: Backend, retention_class: str, week: date) -> None:
+    """Drop one class's week of events in a single metadata operation."""
+    if week != week_of(week):
+        raise ValueError(f"{week} is not a Monday: partitions start on Mondays")
+    backend.execute(
+        f"ALTER TABLE {EVENTS_TABLE} DROP PARTITION (%(cls)s, %(week)s)",
+        {"cls": retention_class, "week": week},
+    )

@@ -1,0 +1,185 @@
+"""Versioned, idempotent schema migrations for every ashiato table.
+
+Each migration is a list of statements that can all run again safely (IF NOT EXISTS); its
+version is recorded only after every statement succeeded, so a migration interrupted half-way
+is simply run again from its start. The schema stays within what ClickHouse 18.16 accepts;
+newer servers get LowCardinality where it is transparent to readers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from storage.backend import Backend
+from storage.capabilities import Capabilities
+from storage.errors import MigrationError, StorageError
+
+EVENTS_TABLE = "events_data"
+EVENTS_VIEW = "events"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: its version, a name, and its statements for a server's capabilities."""
+
+    version: int
+    name: str
+    statements: Callable[[Capabilities], list[str]]
+
+
+def _events(caps: Capabilities) -> list[str]:
+    low = caps.string_type(low_cardinality=True)
+    # Each event is kept once per event id: replays after a crash insert the same id again and
+    # ReplacingMergeTree collapses them; the `events` view reads through FINAL so every query
+    # sees each event once even before the background merge happened.
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
+            event_id UUID,
+            ts_ms UInt64,
+            day Date,
+            kind {low},
+            site {low},
+            name String,
+            url String,
+            referrer String,
+            ref_medium {low},
+            ref_source {low},
+            ref_term String,
+            ip String,
+            ip_full Nullable(String),
+            host Nullable(String),
+            user_agent String,
+            browser {low},
+            browser_version String,
+            os {low},
+            os_version String,
+            device {low},
+            is_bot UInt8,
+            automated {low},
+            language {low},
+            screen String,
+            country {low},
+            region String,
+            city String,
+            asn UInt32,
+            as_org String,
+            visitor_id Nullable(String),
+            member_id Nullable(String),
+            campaign String,
+            recipient Nullable(String),
+            target_url String,
+            method {low},
+            status UInt16,
+            bytes_sent UInt64,
+            request_time_ms UInt32,
+            purposes Array(String),
+            consent_signal {low},
+            policy_version {low},
+            retention_class String,
+            source {low},
+            props String
+        ) ENGINE = ReplacingMergeTree
+        PARTITION BY (retention_class, toMonday(day))
+        ORDER BY (site, kind, day, event_id)""",
+        f"CREATE VIEW IF NOT EXISTS {EVENTS_VIEW} AS SELECT * FROM {EVENTS_TABLE} FINAL",
+    ]
+
+
+def _privacy_tables(caps: Capabilities) -> list[str]:
+    low = caps.string_type(low_cardinality=True)
+    return [
+        f"""CREATE TABLE IF NOT EXISTS identity_links (
+            member_id String,
+            visitor_id String,
+            ts_ms UInt64,
+            action {low},
+            actor String,
+            reason String
+        ) ENGINE = MergeTree ORDER BY (member_id, visitor_id, ts_ms)""",
+        f"""CREATE TABLE IF NOT EXISTS audit_log (
+            ts_ms UInt64,
+            day Date,
+            actor String,
+            action {low},
+            subject_type {low},
+            subject String,
+            reason String,
+            rows UInt64,
+            detail String
+        ) ENGINE = MergeTree PARTITION BY toYYYYMM(day) ORDER BY ts_ms""",
+        f"""CREATE TABLE IF NOT EXISTS suppressions (
+            subject_type {low},
+            subject String,
+            ts_ms UInt64,
+            suppressed UInt8,
+            actor String,
+            reason String
+        ) ENGINE = MergeTree ORDER BY (subject_type, subject, ts_ms)""",
+        """CREATE TABLE IF NOT EXISTS provisions (
+            ts_ms UInt64,
+            day Date,
+            recipient String,
+            purpose String,
+            categories Array(String),
+            member_id Nullable(String),
+            aggregate UInt8,
+            actor String,
+            note String
+        ) ENGINE = MergeTree PARTITION BY toYYYYMM(day) ORDER BY (recipient, ts_ms)""",
+        f"""CREATE TABLE IF NOT EXISTS members (
+            member_id String,
+            ts_ms UInt64,
+            registered UInt8,
+            purposes Array(String),
+            source {low}
+        ) ENGINE = MergeTree ORDER BY (member_id, ts_ms)""",
+    ]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "events table and deduplicating view", _events),
+    Migration(2, "identity links, audit trail, suppressions, provisions, members", _privacy_tables),
+)
+
+_LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version UInt32,
+    name String,
+    applied_ms UInt64
+) ENGINE = MergeTree ORDER BY version"""
+
+
+def applied_versions(backend: Backend) -> set[int]:
+    """The versions already recorded in the migrations ledger."""
+    backend.execute(_LEDGER)
+    return {int(v) for (v,) in backend.query("SELECT version FROM schema_migrations").rows}
+
+
+def migrate(backend: Backend, migrations: Sequence[Migration] = MIGRATIONS) -> list[Migration]:
+    """Apply every migration not yet recorded, in order; return those applied now."""
+    done = applied_versions(backend)
+    applied: list[Migration] = []
+    for migration in sorted(migrations, key=lambda m: m.version):
+        if migration.version in done:
+            continue
+        try:
+            for statement in migration.statements(backend.capabilities):
+                backend.execute(statement)
+        except StorageError as exc:
+            raise MigrationError(
+                f"migration {migration.version} ({migration.name}) failed: {exc}"
+            ) from exc
+        backend.insert(
+            "schema_migrations",
+            [
+                {
+                    "version": migration.version,
+                    "name": migration.name,
+                    "applied_ms": int(time.time() * 1000),
+                }
+            ],
+            ("version", "name", "applied_ms"),
+        )
+        applied.append(migration)
+    return applied

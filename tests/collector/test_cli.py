@@ -1,0 +1,158 @@
+"""The command line as a user runs it: `serve` in a subprocess, then `sql` against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.clickhouse_server import ClickHouseServer, free_port
+
+ASHIATO = [sys.executable, "-m", "collector.cli"]
+
+
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run(
+        [*ASHIATO, *args], capture_output=True, text=True, env=full_env, timeout=120
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"ashiato {args} failed: {result.stderr}")
+    return result
+
+
+class Served:
+    """A running `ashiato serve` subprocess."""
+
+    def __init__(self, data_dir: Path, extra: list[str]) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.process = subprocess.Popen(
+            [*ASHIATO, "serve", "--data-dir", str(data_dir), "--port", str(self.port), *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                out = self.process.stdout.read() if self.process.stdout else ""
+                raise AssertionError(f"serve did not come up: {out}")
+            time.sleep(0.2)
+
+    def stop(self) -> str:
+        self.process.send_signal(signal.SIGINT)
+        out, _ = self.process.communicate(timeout=30)
+        return out
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    server = Served(tmp_path / "var", [])
+    yield server
+    server.stop()
+
+
+def test_serve_prints_where_to_point_a_beacon_and_the_admin_token(tmp_path: Path) -> None:
+    server = Served(tmp_path / "var", [])
+    out = server.stop()
+    token = (tmp_path / "var" / "admin.token").read_text().strip()
+    assert f"{server.url}/b.gif?s=SITE" in out
+    assert token in out
+    assert oct((tmp_path / "var" / "admin.token").stat().st_mode & 0o777) == "0o600"
+    stored = (tmp_path / "var" / "admin_tokens.json").read_text()
+    assert token not in stored
+
+
+def test_sql_reaches_a_running_embedded_server_through_its_admin_api(served: Served) -> None:
+    result = run_cli(
+        "sql", "--data-dir", str(served.data_dir), "SELECT count() FROM events", check=True
+    )
+    assert result.stdout.splitlines() == ["count()", "0"]
+    result = run_cli(
+        "sql",
+        "--data-dir",
+        str(served.data_dir),
+        "--format",
+        "json",
+        "SELECT 'ア' AS k, 1 AS n",
+        check=True,
+    )
+    assert json.loads(result.stdout) == {"k": "ア", "n": 1}
+    audit = run_cli(
+        "sql",
+        "--data-dir",
+        str(served.data_dir),
+        "SELECT action, detail FROM audit_log WHERE action = 'sql'",
+        check=True,
+    )
+    assert "SELECT count() FROM events" in audit.stdout
+
+
+def test_sql_refuses_writes_with_a_clear_error(served: Served) -> None:
+    result = run_cli("sql", "--data-dir", str(served.data_dir), "DROP TABLE events_data")
+    assert result.returncode == 1
+    assert "only reading statements are allowed" in result.stderr
+    assert "Traceback" not in result.stderr
+    still = run_cli(
+        "sql", "--data-dir", str(served.data_dir), "EXISTS TABLE events_data", check=True
+    )
+    assert still.stdout.splitlines()[-1] == "1"
+
+
+def test_sql_with_a_token_lacking_read_scope_is_refused(served: Served) -> None:
+    created = run_cli(
+        "admin-token", "create", "--data-dir", str(served.data_dir), "--scope", "erase", check=True
+    )
+    token = created.stdout.strip()
+    result = run_cli(
+        "sql", "--data-dir", str(served.data_dir), "SELECT 1", env={"ASHIATO_ADMIN_TOKEN": token}
+    )
+    assert result.returncode == 1
+    assert "403" in result.stderr and "read" in result.stderr
+
+
+def test_sql_and_migrate_against_a_clickhouse_server(
+    clickhouse_server: ClickHouseServer, tmp_path: Path
+) -> None:
+    url = clickhouse_server.url_for("cli_db")
+    migrated = run_cli("migrate", "--clickhouse-url", url, "--data-dir", str(tmp_path), check=True)
+    assert "schema is current (2 migrations applied)" in migrated.stdout
+    again = run_cli("migrate", "--clickhouse-url", url, "--data-dir", str(tmp_path), check=True)
+    assert "schema is current" in again.stdout
+    result = run_cli("sql", "--clickhouse-url", url, "SELECT count() FROM events", check=True)
+    assert result.stdout.splitlines() == ["count()", "0"]
+    refused = run_cli("sql", "--clickhouse-url", url, "TRUNCATE TABLE events_data")
+    assert refused.returncode == 1 and "only reading statements" in refused.stderr
+
+
+def test_bad_configuration_fails_at_start_up_naming_the_key(tmp_path: Path) -> None:
+    result = run_cli("serve", "--data-dir", str(tmp_path), "--port", "http")
+    assert result.returncode == 1
+    assert "--port: port: expected an integer" in result.stderr
+
+
+def test_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"clickhouse://default@127.0.0.1:{free_port()}/x"
+    result = run_cli("sql", "--clickhouse-url", url, "SELECT 1")
+    assert result.returncode == 1
+    assert "unreachable" in result.stderr and "Traceback" not in result.stderr
