@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from collector.appkeys import METRICS, STORE, TOKENS
 from collector.auth import TokenRecord
-from collector.keys import METRICS, STORE, TOKENS
 from storage import audit
 from storage.backend import QueryResult, connection
 from storage.errors import QueryRejected, StorageError, StorageUnavailable

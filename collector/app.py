@@ -10,12 +10,19 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from beacon.consent import ConsentPolicy
 from beacon.event import COLUMNS
-from collector import admin
+from beacon.geo import GeoLookup
+from beacon.netaddr import TrustedProxies
+from beacon.pipeline import Enricher
+from beacon.referrer import ReferrerClassifier
+from beacon.useragent import UserAgentParser
+from collector import admin, collect
+from collector.appkeys import CONFIG, ENRICHER, METRICS, SECRETS, STORE, TOKENS, WRITER
 from collector.auth import TokenStore
 from collector.config import Config
-from collector.keys import CONFIG, METRICS, STORE, TOKENS, WRITER
 from collector.metrics import Metrics
+from collector.secrets import load_secrets
 from storage.backend import Store, connection
 from storage.schema import EVENTS_TABLE, migrate
 from storage.writer import BatchWriter
@@ -52,6 +59,37 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     left = await asyncio.to_thread(writer.stop, 10.0)
     if left:
         log.error("shut down with %d rows not inserted", left)
+
+
+def build_enricher(config: Config, visitor_key: bytes) -> Enricher:
+    """Compile every enrichment setting once: parsers, MaxMind readers, proxy list, keys."""
+    consent, collection = config.consent, config.collection
+    return Enricher(
+        policy=ConsentPolicy(
+            regime=consent.consent_regime,
+            opt_out_purposes=consent.opt_out_purposes,
+            honor_gpc=consent.honor_gpc,
+            honor_dnt=consent.honor_dnt,
+            version=consent.policy_version,
+        ),
+        user_agents=UserAgentParser(),
+        geo=GeoLookup.open(collection.geoip_city_db or None, collection.geoip_asn_db or None),
+        referrers=ReferrerClassifier(collection.own_hosts),
+        trusted_proxies=TrustedProxies.from_cidrs(collection.trusted_proxies),
+        visitor_key=visitor_key,
+        keep_full_ip=consent.security_window_days > 0,
+        max_field_length=config.server.max_field_length,
+    )
+
+
+async def _enrichment_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load keys and open the enrichment readers; close them on shutdown."""
+    config = app[CONFIG]
+    app[SECRETS] = await asyncio.to_thread(load_secrets, config.data_dir)
+    enricher = await asyncio.to_thread(build_enricher, config, app[SECRETS].visitor_key)
+    app[ENRICHER] = enricher
+    yield
+    enricher.geo.close()
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -92,9 +130,11 @@ def create_app(
     app[STORE] = store
     app[METRICS] = Metrics(registry if registry is not None else CollectorRegistry())
     app[TOKENS] = TokenStore(config.data_dir)
+    app.cleanup_ctx.append(_enrichment_ctx)
     app.cleanup_ctx.append(_storage_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)
+    collect.add_routes(app)
     admin.add_routes(app)
     return app

@@ -7,14 +7,19 @@ import json
 import logging
 import os
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from beacon.errors import BeaconError, InvalidToken
+from beacon.tokens import EmailToken, recipient_pseudonym, sign_token
 from collector.auth import SCOPES, TokenStore
 from collector.config import Config, ConfigError, load_config
+from collector.secrets import load_secrets
 from collector.settings import SETTINGS
 from storage.backend import QueryResult, Store, connection, open_store
 from storage.errors import StorageError, StoreInUse
@@ -226,6 +231,31 @@ def cmd_admin_token(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+# --- token ----------------------------------------------------------------------------------
+
+
+def cmd_token(args: argparse.Namespace, config: Config) -> int:
+    """Print a ready-to-paste e-mail open pixel or click link for a template."""
+    keys = load_secrets(config.data_dir)
+    recipient = recipient_pseudonym(args.recipient, keys.recipient_key)
+    expires = int(time.time()) + config.collection.token_days * 86400
+    base = (args.base_url or config.server.base_url).rstrip("/")
+    try:
+        if args.action == "open":
+            token = sign_token(EmailToken("open", args.campaign, recipient, expires), keys.tokens)
+            print(f'<img src="{base}/o/{token}.gif" alt="" width="1" height="1">')
+        else:
+            # Non-ASCII in a pasted URL is percent-encoded; everything else is kept as given.
+            url = urllib.parse.quote(args.url, safe="".join(map(chr, range(0x21, 0x7F))))
+            token = sign_token(
+                EmailToken("click", args.campaign, recipient, expires, url), keys.tokens
+            )
+            print(f"{base}/c/{token}")
+    except InvalidToken as exc:
+        raise CommandError(str(exc).replace("cannot sign token: ", "")) from None
+    return 0
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -248,6 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--scope", required=True, help=f"comma-separated scopes: {', '.join(SCOPES)}"
     )
     create.add_argument("--label", help="what the token is for")
+    email = sub.add_parser("token", help="print e-mail open pixels and click links")
+    email_sub = email.add_subparsers(dest="action", required=True, metavar="KIND")
+    for kind, text in (("open", "an open-tracking pixel"), ("click", "a tracked click link")):
+        kind_parser = email_sub.add_parser(kind, parents=[common], help=f"print {text}")
+        kind_parser.add_argument("--campaign", required=True, help="campaign name")
+        kind_parser.add_argument(
+            "--recipient",
+            required=True,
+            help="recipient address or id (only its keyed hash goes into the token)",
+        )
+        kind_parser.add_argument("--base-url", help="public base URL (default: public_url)")
+        if kind == "click":
+            kind_parser.add_argument("--url", required=True, help="target URL (http or https)")
     return parser
 
 
@@ -269,9 +312,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             "migrate": lambda: cmd_migrate(args, config),
             "sql": lambda: cmd_sql(args, config, env),
             "admin-token": lambda: cmd_admin_token(args, config),
+            "token": lambda: cmd_token(args, config),
         }
         return handlers[args.command]()
-    except (ConfigError, CommandError, StorageError) as exc:
+    except (ConfigError, CommandError, StorageError, BeaconError) as exc:
         print(f"ashiato: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

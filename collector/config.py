@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from beacon.netaddr import TrustedProxies
 from collector.settings import BY_NAME, SECTIONS, SETTINGS, Setting
 
 PURPOSES = ("necessary", "statistics", "personalization", "marketing")
@@ -210,5 +211,13 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{name}: must be at least 1")
     if consent.security_window_days < 0 or consent.cookie_days < 1:
         raise ConfigError("security_window_days and cookie_days: must be positive")
+    try:
+        TrustedProxies.from_cidrs(config.collection.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"trusted_proxies: {exc}") from None
+    for name in ("geoip_city_db", "geoip_asn_db"):
+        path = getattr(config.collection, name)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{name}: no such file: {path}")
     if not config.storage.database.isidentifier():
         raise ConfigError(f"database: not a valid name: {config.storage.database!r}")

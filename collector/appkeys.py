@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from beacon.pipeline import Enricher
     from collector.auth import TokenStore
     from collector.config import Config
     from collector.metrics import Metrics
+    from collector.secrets import Secrets
     from storage.backend import Store
     from storage.writer import BatchWriter
 
@@ -18,3 +20,5 @@ STORE: web.AppKey[Store] = web.AppKey("store")
 WRITER: web.AppKey[BatchWriter] = web.AppKey("writer")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 TOKENS: web.AppKey[TokenStore] = web.AppKey("tokens")
+ENRICHER: web.AppKey[Enricher] = web.AppKey("enricher")
+SECRETS: web.AppKey[Secrets] = web.AppKey("secrets")

@@ -1,0 +1,80 @@
+"""Consent: which purposes a hit may serve, and which signal decided it.
+
+Signals, strongest first: an explicit value from the site's consent manager (cookie or
+parameter), then Sec-GPC / DNT (necessary only), then the regime default for visitors who said
+nothing. `necessary` is always granted: it covers operating the service and stopping abuse.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+PURPOSES = ("necessary", "statistics", "personalization", "marketing")
+NECESSARY_ONLY: tuple[str, ...] = ("necessary",)
+_SPLIT = re.compile(r"[\s,.+|]+")
+
+
+def parse_purposes(text: str) -> tuple[str, ...]:
+    """Purposes named in `text` (comma, dot or plus separated), in canonical order.
+
+    Unknown names are ignored rather than refused: a consent manager may know purposes the
+    collector does not, and ignoring them can only grant less.
+    """
+    named = {p.strip().lower() for p in _SPLIT.split(text[:512]) if p}
+    return tuple(p for p in PURPOSES if p in named or p == "necessary")
+
+
+def cookie_value(purposes: Iterable[str]) -> str:
+    """The consent cookie's value for `purposes` (dots: commas are not cookie-safe)."""
+    return ".".join(p for p in PURPOSES if p in set(purposes))
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentPolicy:
+    """The operator's consent settings, built once from the configuration."""
+
+    regime: str = "opt-in"
+    opt_out_purposes: tuple[str, ...] = ("necessary", "statistics")
+    honor_gpc: bool = True
+    honor_dnt: bool = True
+    version: str = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentDecision:
+    """The purposes granted to one hit and the signal that decided them."""
+
+    purposes: tuple[str, ...]
+    signal: str  # "explicit", "gpc", "dnt" or "default"
+
+    def allows(self, purpose: str) -> bool:
+        """True when `purpose` was granted."""
+        return purpose in self.purposes
+
+
+def decide(
+    policy: ConsentPolicy, explicit: str | None, *, gpc: bool = False, dnt: bool = False
+) -> ConsentDecision:
+    """Decide a hit's purposes from its signals; `explicit` None means none was given."""
+    if explicit is not None:
+        return ConsentDecision(parse_purposes(explicit), "explicit")
+    if gpc and policy.honor_gpc:
+        return ConsentDecision(NECESSARY_ONLY, "gpc")
+    if dnt and policy.honor_dnt:
+        return ConsentDecision(NECESSARY_ONLY, "dnt")
+    if policy.regime == "opt-out":
+        return ConsentDecision(parse_purposes(",".join(policy.opt_out_purposes)), "default")
+    return ConsentDecision(NECESSARY_ONLY, "default")
+
+
+def retention_class(purposes: Iterable[str], kind: str) -> str:
+    """The retention class of an event: e-mail tracking, or its widest purpose."""
+    if kind in ("email_open", "email_click"):
+        return "email"
+    granted = set(purposes)
+    for purpose in ("marketing", "personalization", "statistics"):
+        if purpose in granted:
+            return purpose
+    return "necessary"

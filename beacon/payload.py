@@ -1,0 +1,97 @@
+"""The sendBeacon/fetch body: JSON, one event or a small batch, checked field by field."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from beacon.errors import InvalidInput
+
+MAX_EVENTS = 25
+_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+_TEXT_FIELDS = {
+    "s": "site",
+    "u": "url",
+    "r": "referrer",
+    "e": "name",
+    "c": "consent",
+    "l": "language",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BeaconEvent:
+    """One event as the page sent it."""
+
+    site: str = ""
+    url: str = ""
+    referrer: str = ""
+    name: str = "pageview"
+    consent: str | None = None
+    language: str = ""
+    screen: str = ""
+    props: dict[str, Any] = field(default_factory=dict)
+
+
+def event_name(value: str) -> str:
+    """A checked event name; refuses names that would make unbounded report groups."""
+    if not _NAME.fullmatch(value):
+        raise InvalidInput(f"event name must match {_NAME.pattern}, got {value[:80]!r}")
+    return value
+
+
+def screen_size(width: Any, height: Any) -> str:
+    """'WxH' from two small non-negative integers, or '' when either is missing or odd."""
+    try:
+        w, h = int(width), int(height)
+    except (TypeError, ValueError):
+        return ""
+    if 0 < w < 100_000 and 0 < h < 100_000:
+        return f"{w}x{h}"
+    return ""
+
+
+def _event(item: Any, index: int) -> BeaconEvent:
+    where = f"event {index}" if index >= 0 else "body"
+    if not isinstance(item, Mapping):
+        raise InvalidInput(f"{where}: expected a JSON object, got {type(item).__name__}")
+    values: dict[str, Any] = {}
+    for key, name in _TEXT_FIELDS.items():
+        value = item.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidInput(f"{where}: field {key!r} must be a string")
+        values[name] = value
+    if "name" in values:
+        values["name"] = event_name(values["name"])
+    props = item.get("p", {})
+    if not isinstance(props, Mapping):
+        raise InvalidInput(f"{where}: field 'p' must be an object")
+    values["props"] = dict(props)
+    values["screen"] = screen_size(item.get("sw"), item.get("sh"))
+    return BeaconEvent(**values)
+
+
+def parse_body(body: bytes) -> list[BeaconEvent]:
+    """The events in a beacon body; InvalidInput says what is wrong with a bad one."""
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput("body is not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if isinstance(doc, Mapping) and "events" in doc:
+        doc = doc["events"]
+        if not isinstance(doc, list):
+            raise InvalidInput("'events' must be a list")
+    if isinstance(doc, list):
+        if not doc:
+            raise InvalidInput("no events in the batch")
+        if len(doc) > MAX_EVENTS:
+            raise InvalidInput(f"at most {MAX_EVENTS} events per request, got {len(doc)}")
+        return [_event(item, i) for i, item in enumerate(doc)]
+    return [_event(doc, -1)]

@@ -1,0 +1,171 @@
+"""From raw request facts to a stored event: consent, enrichment and minimisation."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from beacon.consent import ConsentDecision, ConsentPolicy, decide, retention_class
+from beacon.event import Event
+from beacon.geo import GeoInfo, GeoLookup
+from beacon.language import primary_language
+from beacon.netaddr import TrustedProxies, client_ip, normalize_ip, truncate_ip
+from beacon.referrer import ReferrerClassifier
+from beacon.useragent import UserAgentParser, is_generic_mail_fetcher
+
+_NO_GEO = GeoInfo()
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """What one request says, as plain values; nothing here is trusted yet."""
+
+    kind: str
+    ts_ms: int
+    source: str
+    peer: str
+    site: str = ""
+    name: str = ""
+    url: str = ""
+    referrer: str = ""
+    user_agent: str = ""
+    accept_language: str = ""
+    language: str = ""
+    screen: str = ""
+    x_forwarded_for: str | None = None
+    forwarded: str | None = None
+    gpc: bool = False
+    dnt: bool = False
+    consent: str | None = None
+    visitor_cookie: str = ""
+    campaign: str = ""
+    recipient: str = ""
+    target_url: str = ""
+    props: dict[str, Any] = field(default_factory=dict)
+    host: str | None = None
+    method: str = ""
+    status: int = 0
+    bytes_sent: int = 0
+    request_time_ms: int = 0
+    suppressed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """The event to store and the consent decision the response must honour."""
+
+    event: Event
+    decision: ConsentDecision
+
+
+def visitor_pseudonym(cookie: str, key: bytes) -> str:
+    """The stored visitor id: a keyed hash of the cookie, so the id alone identifies no one."""
+    return hmac.new(key, cookie.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class Enricher:
+    """Builds events; its parsers, readers and keys are created once and reused per hit."""
+
+    def __init__(
+        self,
+        *,
+        policy: ConsentPolicy,
+        user_agents: UserAgentParser,
+        geo: GeoLookup,
+        referrers: ReferrerClassifier,
+        trusted_proxies: TrustedProxies,
+        visitor_key: bytes,
+        keep_full_ip: bool = True,
+        max_field_length: int = 2048,
+    ) -> None:
+        self.policy = policy
+        self.user_agents = user_agents
+        self.geo = geo
+        self.referrers = referrers
+        self.trusted_proxies = trusted_proxies
+        self._visitor_key = visitor_key
+        self._keep_full_ip = keep_full_ip
+        self._max = max_field_length
+
+    def decide(self, hit: Hit) -> ConsentDecision:
+        """The consent decision for `hit`'s signals."""
+        return decide(self.policy, hit.consent, gpc=hit.gpc, dnt=hit.dnt)
+
+    def client_ip(self, hit: Hit) -> str:
+        """The client's address, believing forwarding headers only from trusted proxies."""
+        return client_ip(hit.peer, hit.x_forwarded_for, hit.forwarded, self.trusted_proxies)
+
+    def build(self, hit: Hit, decision: ConsentDecision | None = None) -> Built:
+        """Turn a hit into the event to store, keeping only what its consent allows."""
+        cut = self._cut
+        decision = decision or self.decide(hit)
+        personal = decision.allows("personalization") and not hit.suppressed
+        ip = normalize_ip(self.client_ip(hit))
+        device = self.user_agents.parse(hit.user_agent)
+        automated = device.automated
+        if hit.kind == "email_open" and not automated and is_generic_mail_fetcher(hit.user_agent):
+            automated = "mail_proxy"
+        elif hit.kind == "email_click" and device.device == "bot" and not automated:
+            automated = "link_scanner"
+        ref = self.referrers.classify(cut(hit.referrer), cut(hit.url))
+        geo = self.geo.lookup(ip) if ip else _NO_GEO
+        visitor = (
+            visitor_pseudonym(hit.visitor_cookie, self._visitor_key)
+            if personal and hit.visitor_cookie
+            else None
+        )
+        statistics = decision.allows("statistics") or personal
+        event = Event(
+            ts_ms=hit.ts_ms,
+            kind=hit.kind,
+            site=cut(hit.site, 128),
+            name=cut(hit.name, 128),
+            url=cut(hit.url),
+            referrer=cut(hit.referrer),
+            ref_medium=ref.medium,
+            ref_source=ref.source,
+            ref_term=ref.term,
+            ip=ip if personal else truncate_ip(ip),
+            ip_full=(ip or None) if self._keep_full_ip else None,
+            host=cut(hit.host, 255) if hit.host else None,
+            user_agent=cut(hit.user_agent, 512),
+            browser=device.browser,
+            browser_version=device.browser_version,
+            os=device.os,
+            os_version=device.os_version,
+            device=device.device,
+            is_bot=device.is_bot,
+            automated=automated,
+            language=(cut(hit.language, 35).lower() or primary_language(hit.accept_language))
+            if statistics
+            else "",
+            screen=cut(hit.screen, 16) if statistics else "",
+            country=geo.country,
+            region=geo.region if statistics else "",
+            city=geo.city if statistics else "",
+            asn=geo.asn,
+            as_org=geo.as_org,
+            visitor_id=visitor,
+            campaign=cut(hit.campaign, 128),
+            recipient=(hit.recipient or None) if not hit.suppressed else None,
+            target_url=cut(hit.target_url),
+            method=cut(hit.method, 16),
+            status=hit.status,
+            bytes_sent=hit.bytes_sent,
+            request_time_ms=hit.request_time_ms,
+            purposes=decision.purposes,
+            consent_signal=decision.signal,
+            policy_version=self.policy.version,
+            retention_class=retention_class(decision.purposes, hit.kind),
+            source=hit.source,
+            props=cut(json.dumps(hit.props, ensure_ascii=False), 4096) if hit.props else "",
+        )
+        return Built(event, decision)
+
+    def _cut(self, text: str, limit: int = 0) -> str:
+        """Truncate a field to its limit (the configured maximum unless a smaller one is given)."""
+        limit = limit or self._max
+        return text if len(text) <= limit else text[:limit]

@@ -1,0 +1,328 @@
+"""Collection endpoints: beacon pixel, sendBeacon, tracker script, e-mail opens and clicks,
+and consent. Handlers read the request, call `beacon`, hand the event to the writer, answer.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import replace
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from beacon.consent import ConsentDecision, cookie_value
+from beacon.errors import InvalidInput, InvalidToken
+from beacon.gif import TRANSPARENT_GIF
+from beacon.payload import BeaconEvent, event_name, parse_body, screen_size
+from beacon.pipeline import Hit
+from beacon.tokens import verify_token
+from collector.appkeys import CONFIG, ENRICHER, METRICS, SECRETS, WRITER
+
+CONSENT_COOKIE = "ashiato_consent"
+VISITOR_COOKIE = "ashiato_vid"
+_GIF_HEADERS = {
+    "Content-Type": "image/gif",
+    "Cache-Control": "no-store, max-age=0",
+}
+_TRACKER = resources.files("collector").joinpath("static/t.js")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _gif() -> web.Response:
+    return web.Response(body=TRANSPARENT_GIF, headers=_GIF_HEADERS)
+
+
+def _request_hit(request: web.Request, **values: Any) -> Hit:
+    """The facts every hit shares, read from the request."""
+    headers = request.headers
+    cookies = request.cookies
+    explicit = values.pop("consent", None)
+    if explicit is None:
+        explicit = cookies.get(CONSENT_COOKIE)
+    return Hit(
+        ts_ms=_now_ms(),
+        peer=request.remote or "",
+        user_agent=headers.get("User-Agent", ""),
+        accept_language=headers.get("Accept-Language", ""),
+        x_forwarded_for=headers.get("X-Forwarded-For"),
+        forwarded=headers.get("Forwarded"),
+        gpc=headers.get("Sec-GPC", "").strip() == "1",
+        dnt=headers.get("DNT", "").strip() == "1",
+        consent=explicit,
+        visitor_cookie=cookies.get(VISITOR_COOKIE, ""),
+        **values,
+    )
+
+
+def _site_allowed(request: web.Request, site: str) -> bool:
+    sites = request.app[CONFIG].collection.sites
+    return not sites or site in sites
+
+
+def _record(
+    request: web.Request, hit: Hit, decision: ConsentDecision | None = None
+) -> tuple[bool, str]:
+    """Enrich and queue a hit; returns whether it was accepted and the visitor cookie to keep."""
+    enricher = request.app[ENRICHER]
+    metrics = request.app[METRICS]
+    started = time.perf_counter()
+    decision = decision or enricher.decide(hit)
+    cookie = hit.visitor_cookie
+    if decision.allows("personalization") and not cookie:
+        cookie = secrets.token_urlsafe(16)
+        hit = replace(hit, visitor_cookie=cookie)
+    built = enricher.build(hit, decision)
+    metrics.enrich_seconds.observe(time.perf_counter() - started)
+    accepted = request.app[WRITER].submit([built.event.to_row()])
+    if accepted:
+        metrics.hits.labels(hit.kind, built.event.retention_class).inc()
+    else:
+        metrics.rejected.labels("not_accepted").inc()
+    return accepted, cookie if decision.allows("personalization") else ""
+
+
+def _set_cookies(request: web.Request, response: web.StreamResponse, visitor: str) -> None:
+    """Keep the visitor cookie only while consent allows it; drop it once it does not."""
+    consent = request.app[CONFIG].consent
+    if visitor:
+        if request.cookies.get(VISITOR_COOKIE) != visitor:
+            response.set_cookie(
+                VISITOR_COOKIE,
+                visitor,
+                max_age=consent.cookie_days * 86400,
+                secure=consent.cookie_secure,
+                httponly=True,
+                samesite="Lax",
+                path="/",
+            )
+    elif VISITOR_COOKIE in request.cookies:
+        response.del_cookie(VISITOR_COOKIE, path="/")
+
+
+def _reject(request: web.Request, reason: str) -> None:
+    request.app[METRICS].rejected.labels(reason).inc()
+
+
+# --- pixel and sendBeacon ---------------------------------------------------------------------
+
+
+async def pixel(request: web.Request) -> web.Response:
+    """GET /b.gif: record a page view or event; always answer the GIF."""
+    query = request.query
+    response = _gif()
+    site = query.get("s", "")
+    if not _site_allowed(request, site):
+        _reject(request, "unknown_site")
+        return response
+    try:
+        name = event_name(query.get("e", "pageview"))
+    except InvalidInput:
+        _reject(request, "bad_event_name")
+        return response
+    hit = _request_hit(
+        request,
+        kind="pageview" if name == "pageview" else "event",
+        source="pixel",
+        site=site,
+        name=name,
+        url=query.get("u") or request.headers.get("Referer", ""),
+        referrer=query.get("r", ""),
+        language=query.get("l", ""),
+        screen=screen_size(query.get("sw"), query.get("sh")),
+        consent=query.get("c"),
+    )
+    accepted, visitor = _record(request, hit)
+    if accepted:
+        _set_cookies(request, response, visitor)
+    return response
+
+
+async def beacon(request: web.Request) -> web.Response:
+    """POST /b: one event or a small batch as JSON; 204, or 400/413/503 saying why not."""
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        _reject(request, "too_large")
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=request.app._client_max_size,
+            actual_size=request.content_length or 0,
+            text="body larger than 64 KiB",
+        ) from None
+    try:
+        events = parse_body(body)
+    except InvalidInput as exc:
+        _reject(request, "bad_body")
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    response = web.Response(status=204)
+    for item in events:
+        if not _site_allowed(request, item.site):
+            _reject(request, "unknown_site")
+            raise web.HTTPBadRequest(text=f"unknown site {item.site[:64]!r}")
+    for item in events:
+        accepted, visitor = _record(request, _beacon_hit(request, item))
+        if not accepted:
+            raise web.HTTPServiceUnavailable(
+                text="collector is overloaded; retry later", headers={"Retry-After": "30"}
+            )
+        _set_cookies(request, response, visitor)
+    _allow_origin(request, response)
+    return response
+
+
+def _beacon_hit(request: web.Request, item: BeaconEvent) -> Hit:
+    return _request_hit(
+        request,
+        kind="pageview" if item.name == "pageview" else "event",
+        source="beacon",
+        site=item.site,
+        name=item.name,
+        url=item.url or request.headers.get("Referer", ""),
+        referrer=item.referrer,
+        language=item.language,
+        screen=item.screen,
+        consent=item.consent,
+        props=item.props,
+    )
+
+
+def _allow_origin(request: web.Request, response: web.StreamResponse) -> None:
+    """Let the tracked sites' pages read answers and keep cookies on cross-origin calls."""
+    origin = request.headers.get("Origin", "")
+    if not origin:
+        return
+    own = request.app[CONFIG].collection.own_hosts
+    host = origin.split("://", 1)[-1].split(":", 1)[0].lower()
+    if not own or host in own or host.removeprefix("www.") in own:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Vary"] = "Origin"
+
+
+async def tracker(request: web.Request) -> web.Response:
+    """GET /t.js: the tracker script, cacheable."""
+    return web.Response(
+        body=_TRACKER.read_bytes(),
+        headers={
+            "Content-Type": "application/javascript; charset=utf-8",
+            "Cache-Control": "public, max-age=3600",
+        },
+    )
+
+
+# --- e-mail -----------------------------------------------------------------------------------
+
+
+async def email_open(request: web.Request) -> web.Response:
+    """GET /o/{token}.gif: record an e-mail open; a bad token still gets the GIF."""
+    try:
+        token = verify_token(
+            request.match_info["token"], request.app[SECRETS].tokens, now=time.time(), kind="open"
+        )
+    except InvalidToken:
+        _reject(request, "bad_token")
+        return _gif()
+    hit = _request_hit(
+        request,
+        kind="email_open",
+        source="email",
+        campaign=token.campaign,
+        recipient=token.recipient,
+    )
+    _record(request, hit)
+    return _gif()
+
+
+async def email_click(request: web.Request) -> web.Response:
+    """GET /c/{token}: record a click and redirect to the URL inside a valid token only."""
+    try:
+        token = verify_token(
+            request.match_info["token"], request.app[SECRETS].tokens, now=time.time(), kind="click"
+        )
+    except InvalidToken:
+        _reject(request, "bad_token")
+        raise web.HTTPNotFound(text="unknown or expired link") from None
+    hit = _request_hit(
+        request,
+        kind="email_click",
+        source="email",
+        campaign=token.campaign,
+        recipient=token.recipient,
+        target_url=token.url,
+        url=token.url,
+    )
+    _record(request, hit)
+    raise web.HTTPFound(token.url, headers={"Cache-Control": "no-store"})
+
+
+# --- consent ----------------------------------------------------------------------------------
+
+
+async def consent_get(request: web.Request) -> web.Response:
+    """GET /consent: the consent state this browser's signals and cookies give."""
+    hit = _request_hit(request, kind="consent", source="consent")
+    decision = request.app[ENRICHER].decide(hit)
+    response = web.json_response(
+        {
+            "purposes": list(decision.purposes),
+            "signal": decision.signal,
+            "visitor_cookie": VISITOR_COOKIE in request.cookies,
+            "policy_version": request.app[CONFIG].consent.policy_version,
+        }
+    )
+    _allow_origin(request, response)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def consent_post(request: web.Request) -> web.Response:
+    """POST /consent: record a grant, opt-out or withdrawal and set or clear the cookies."""
+    body = await request.read()
+    value: Any = request.query.get("c")
+    if value is None:
+        try:
+            doc = json.loads(body.decode("utf-8")) if body.strip() else {}
+        except (UnicodeDecodeError, ValueError):
+            _reject(request, "bad_body")
+            raise web.HTTPBadRequest(text='body must be JSON like {"c": "statistics"}') from None
+        value = doc.get("c") if isinstance(doc, dict) else None
+    if not isinstance(value, str):
+        _reject(request, "bad_body")
+        raise web.HTTPBadRequest(text="'c' must be a string of purposes, e.g. \"statistics\"")
+    site = request.query.get("s", "")
+    hit = _request_hit(request, kind="consent", source="consent", consent=value, site=site)
+    decision = request.app[ENRICHER].decide(hit)
+    hit = replace(hit, name="grant" if len(decision.purposes) > 1 else "withdraw")
+    accepted, visitor = _record(request, hit, decision)
+    if not accepted:
+        raise web.HTTPServiceUnavailable(text="retry later", headers={"Retry-After": "30"})
+    response = web.json_response({"purposes": list(decision.purposes), "signal": decision.signal})
+    config = request.app[CONFIG].consent
+    response.set_cookie(
+        CONSENT_COOKIE,
+        cookie_value(decision.purposes),
+        max_age=config.cookie_days * 86400,
+        secure=config.cookie_secure,
+        httponly=False,
+        samesite="Lax",
+        path="/",
+    )
+    _set_cookies(request, response, visitor)
+    _allow_origin(request, response)
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the collection endpoints."""
+    app.router.add_get("/b.gif", pixel)
+    app.router.add_post("/b", beacon)
+    app.router.add_get("/t.js", tracker)
+    app.router.add_get("/o/{token}.gif", email_open)
+    app.router.add_get("/c/{token}", email_click)
+    app.router.add_get("/consent", consent_get)
+    app.router.add_post("/consent", consent_post)
