@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from beacon.gif import TRANSPARENT_GIF
 from beacon.tokens import EmailToken, KeyRing, sign_token
 from collector.secrets import load_secrets
 from tests.collector.conftest import Collector, CollectorFactory
+from tests.geo_fixtures import build_geo_databases
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -401,3 +403,19 @@ async def test_tracker_script_is_served_cacheable(collector: CollectorFactory) -
     assert response.headers["Content-Type"].startswith("application/javascript")
     assert "max-age" in response.headers["Cache-Control"]
     assert len(await response.read()) > 0
+
+
+async def test_geo_enrichment_from_configured_maxmind_databases(
+    collector: CollectorFactory, tmp_path: Path
+) -> None:
+    city, asn = build_geo_databases(tmp_path)
+    c = await collector(
+        geoip_city_db=str(city), geoip_asn_db=str(asn), trusted_proxies="127.0.0.1/32"
+    )
+    await c.client.get("/b.gif?s=a&c=statistics", headers={"X-Forwarded-For": "203.0.113.50"})
+    await c.client.get("/b.gif?s=a", headers={"X-Forwarded-For": "2001:db8::1"})
+    rows = await c.rows()
+    assert [(r["country"], r["city"], r["asn"], r["as_org"]) for r in rows] == [
+        ("JP", "Tokyo", 64500, "Example Net"),
+        ("DE", "", 64501, "Beispiel AG"),
+    ]
