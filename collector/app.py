@@ -18,10 +18,11 @@ from beacon.pipeline import Enricher
 from beacon.referrer import ReferrerClassifier
 from beacon.useragent import UserAgentParser
 from collector import admin, collect
-from collector.appkeys import CONFIG, ENRICHER, METRICS, SECRETS, STORE, TOKENS, WRITER
+from collector.appkeys import CONFIG, ENRICHER, METRICS, RDNS, SECRETS, STORE, TOKENS, WRITER
 from collector.auth import TokenStore
 from collector.config import Config
 from collector.metrics import Metrics
+from collector.rdns import ReverseDNS
 from collector.secrets import load_secrets
 from storage.backend import Store, connection
 from storage.schema import EVENTS_TABLE, migrate
@@ -88,7 +89,11 @@ async def _enrichment_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SECRETS] = await asyncio.to_thread(load_secrets, config.data_dir)
     enricher = await asyncio.to_thread(build_enricher, config, app[SECRETS].visitor_key)
     app[ENRICHER] = enricher
+    rdns = ReverseDNS() if config.collection.reverse_dns else None
+    app[RDNS] = rdns
     yield
+    if rdns is not None:
+        await rdns.close()
     enricher.geo.close()
 
 

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from collector.auth import TokenStore
     from collector.config import Config
     from collector.metrics import Metrics
+    from collector.rdns import ReverseDNS
     from collector.secrets import Secrets
     from storage.backend import Store
     from storage.writer import BatchWriter
@@ -22,3 +23,4 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 TOKENS: web.AppKey[TokenStore] = web.AppKey("tokens")
 ENRICHER: web.AppKey[Enricher] = web.AppKey("enricher")
 SECRETS: web.AppKey[Secrets] = web.AppKey("secrets")
+RDNS: web.AppKey[ReverseDNS | None] = web.AppKey("rdns")

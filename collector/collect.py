@@ -19,7 +19,7 @@ from beacon.gif import TRANSPARENT_GIF
 from beacon.payload import BeaconEvent, event_name, parse_body, screen_size
 from beacon.pipeline import Hit
 from beacon.tokens import verify_token
-from collector.appkeys import CONFIG, ENRICHER, METRICS, SECRETS, WRITER
+from collector.appkeys import CONFIG, ENRICHER, METRICS, RDNS, SECRETS, WRITER
 
 CONSENT_COOKIE = "ashiato_consent"
 VISITOR_COOKIE = "ashiato_vid"
@@ -77,6 +77,9 @@ def _record(
     if decision.allows("personalization") and not cookie:
         cookie = secrets.token_urlsafe(16)
         hit = replace(hit, visitor_cookie=cookie)
+    rdns = request.app[RDNS]
+    if rdns is not None and hit.host is None:
+        hit = replace(hit, host=rdns.cached(enricher.client_ip(hit)))
     built = enricher.build(hit, decision)
     metrics.enrich_seconds.observe(time.perf_counter() - started)
     accepted = request.app[WRITER].submit([built.event.to_row()])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -419,3 +420,19 @@ async def test_geo_enrichment_from_configured_maxmind_databases(
         ("JP", "Tokyo", 64500, "Example Net"),
         ("DE", "", 64501, "Beispiel AG"),
     ]
+
+
+async def test_reverse_dns_names_arrive_without_delaying_the_first_hit(
+    collector: CollectorFactory,
+) -> None:
+    c = await collector(reverse_dns="true")
+    first = await c.client.get("/b.gif?s=a")
+    assert first.status == 200
+    for _ in range(50):
+        await asyncio.sleep(0.05)
+        await c.client.get("/b.gif?s=a")
+        rows = await c.rows()
+        if rows[-1]["host"]:
+            break
+    assert rows[0]["host"] is None
+    assert rows[-1]["host"] == "localhost"
