@@ -9,10 +9,14 @@ from typing import Any
 
 from aiohttp import web
 
-from collector.appkeys import METRICS, STORE, TOKENS
+from beacon.accesslog import LogFormatError
+from collector.appkeys import CONFIG, ENRICHER, METRICS, STORE, TOKENS, WRITER
 from collector.auth import TokenRecord
+from collector.ingest import LogIngestor, record_ingest
+from collector.spool_cli import spool_dirs
 from storage import audit
 from storage.backend import QueryResult, connection
+from storage.deadletter import redrive
 from storage.errors import QueryRejected, StorageError, StorageUnavailable
 
 
@@ -128,6 +132,55 @@ async def sql(request: web.Request) -> web.Response:
     return json_response(result_body(result))
 
 
+async def ingest(request: web.Request) -> web.Response:
+    """Take access-log lines for `ingest-log` while this server holds the embedded store."""
+    await authorize(request, "admin", "ingest")
+    config = request.app[CONFIG]
+    log_format = request.query.get("format", "combined")
+    try:
+        first_line = int(request.query.get("first_line", "1"))
+        ingestor = LogIngestor(
+            request.app[ENRICHER],
+            log_format,
+            site=request.query.get("site", ""),
+            exclude=config.collection.log_exclude,
+        )
+    except (ValueError, LogFormatError) as exc:
+        raise error(400, str(exc)) from None
+    body = await request.read()
+    rows, counts = ingestor.rows(
+        body.splitlines(), first_line, request.query.get("label", "")[:200]
+    )
+    if rows and not request.app[WRITER].submit(rows):
+        raise web.HTTPServiceUnavailable(
+            text=json.dumps({"error": "spool full; retry later"}),
+            headers={"Retry-After": "1"},
+            content_type="application/json",
+        )
+    record_ingest(request.app[METRICS], counts)
+    return json_response(counts.as_dict())
+
+
+async def spool_redrive(request: web.Request) -> web.Response:
+    """Re-insert dead-lettered batches for `ashiato spool redrive` in embedded mode."""
+    token = await authorize(request, "admin", "redrive")
+    config, store = request.app[CONFIG], request.app[STORE]
+
+    def _run() -> int:
+        rows = sum(redrive(directory, store) for directory in spool_dirs(config))
+        with connection(store) as backend:
+            audit.record(backend, audit.AuditEntry(token.id, "redrive", rows=rows))
+        return rows
+
+    try:
+        rows = await asyncio.to_thread(_run)
+    except StorageError as exc:
+        raise error(503, str(exc)) from None
+    return json_response({"rows": rows})
+
+
 def add_routes(app: web.Application) -> None:
     """Register the admin API's routes."""
     app.router.add_post("/admin/sql", sql)
+    app.router.add_post("/admin/ingest", ingest)
+    app.router.add_post("/admin/spool/redrive", spool_redrive)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import cast
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -24,8 +28,11 @@ from collector.config import Config
 from collector.metrics import Metrics
 from collector.rdns import ReverseDNS
 from collector.secrets import load_secrets
+from collector.syslog_server import syslog_ctx
 from storage.backend import Store, connection
+from storage.errors import StorageUnavailable
 from storage.schema import EVENTS_TABLE, migrate
+from storage.spool import FsyncPolicy, Spool
 from storage.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -40,10 +47,42 @@ def prepare_storage(store: Store) -> None:
         log.info("applied migration %d: %s", migration.version, migration.name)
 
 
+def spool_directory(config: Config) -> Path:
+    """This process's spool: one directory per worker, so workers never share segments."""
+    return config.data_dir / "spool" / f"worker-{os.environ.get('ASHIATO_WORKER', '0')}"
+
+
+def open_spool(config: Config) -> Spool:
+    """The durable spool hits are acknowledged from, per the storage settings."""
+    storage = config.storage
+    return Spool(
+        spool_directory(config),
+        segment_bytes=storage.spool_segment_mb << 20,
+        max_bytes=storage.spool_max_mb << 20,
+        fsync=cast(FsyncPolicy, storage.fsync),
+        fsync_interval=storage.fsync_interval_ms / 1000,
+    )
+
+
+async def _prepare_then_start(store: Store, writer: BatchWriter) -> None:
+    """Migrate, retrying while ClickHouse is away, then start inserting what was spooled."""
+    delay = 1.0
+    while True:
+        try:
+            await asyncio.to_thread(prepare_storage, store)
+            break
+        except StorageUnavailable as exc:
+            # Hits are still acknowledged into the spool meanwhile; nothing is lost.
+            log.error("storage not ready, spooling until it is (retry in %.0fs): %s", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+    writer.start()
+
+
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Migrate, then run the batch writer for the app's lifetime; flush it on shutdown."""
+    """Run the spooled batch writer once the schema is in place; drain it on shutdown."""
     config, store, metrics = app[CONFIG], app[STORE], app[METRICS]
-    await asyncio.to_thread(prepare_storage, store)
+    spool = await asyncio.to_thread(open_spool, config)
     writer = BatchWriter(
         store,
         EVENTS_TABLE,
@@ -52,14 +91,20 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
         max_delay=config.storage.batch_ms / 1000,
         max_queue=config.storage.queue_rows,
         observer=metrics,
+        spool=spool,
     )
-    metrics.gauge("ashiato_writer_queue_rows", "Rows waiting to be inserted", lambda: writer.depth)
-    writer.start()
+    metrics.watch_spool(spool, writer)
     app[WRITER] = writer
+    starting = asyncio.create_task(_prepare_then_start(store, writer))
+    # Keep serving from the spool if ClickHouse is slow to answer; the writer starts later.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(starting), timeout=5)
     yield
-    left = await asyncio.to_thread(writer.stop, 10.0)
+    starting.cancel()
+    left = await asyncio.to_thread(writer.stop, config.storage.drain_seconds)
+    spool.close()
     if left:
-        log.error("shut down with %d rows not inserted", left)
+        log.warning("%d spooled rows left for the next start", left)
 
 
 def build_enricher(config: Config, visitor_key: bytes) -> Enricher:
@@ -137,6 +182,7 @@ def create_app(
     app[TOKENS] = TokenStore(config.data_dir)
     app.cleanup_ctx.append(_enrichment_ctx)
     app.cleanup_ctx.append(_storage_ctx)
+    app.cleanup_ctx.append(syslog_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)

@@ -13,22 +13,19 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from beacon.errors import BeaconError, InvalidToken
 from beacon.tokens import EmailToken, recipient_pseudonym, sign_token
+from collector import spool_cli
+from collector.adminclient import SERVER_FILE, CommandError, call_admin_api
 from collector.auth import SCOPES, TokenStore
 from collector.config import Config, ConfigError, load_config
 from collector.secrets import load_secrets
 from collector.settings import SETTINGS
 from storage.backend import QueryResult, Store, connection, open_store
 from storage.errors import StorageError, StoreInUse
-
-SERVER_FILE = "server.json"
-
-
-class CommandError(Exception):
-    """A command failed in a way the user can act on; printed without a traceback."""
 
 
 def _settings_parser() -> argparse.ArgumentParser:
@@ -124,51 +121,6 @@ def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
 # --- sql --------------------------------------------------------------------------------------
 
 
-def _admin_token(config: Config, env: Mapping[str, str]) -> str:
-    token = env.get("ASHIATO_ADMIN_TOKEN", "").strip()
-    if token:
-        return token
-    path = TokenStore(config.data_dir).bootstrap_path
-    try:
-        return path.read_text().strip()
-    except OSError:
-        raise CommandError(
-            f"no admin token: set ASHIATO_ADMIN_TOKEN or make {path} readable"
-        ) from None
-
-
-def call_admin_api(
-    config: Config, env: Mapping[str, str], path: str, body: Mapping[str, Any]
-) -> Any:
-    """POST to the running server's admin API (embedded mode, where it holds the store)."""
-    try:
-        server = json.loads((config.data_dir / SERVER_FILE).read_text())
-    except (OSError, ValueError):
-        raise CommandError(
-            f"the embedded store in {config.data_dir} is in use, but no running server "
-            "announced its address"
-        ) from None
-    request = urllib.request.Request(  # noqa: S310 - the URL is our own server's
-        server["url"] + path,
-        data=json.dumps(body).encode(),
-        headers={
-            "Authorization": f"Bearer {_admin_token(config, env)}",
-            "Content-Type": "application/json",
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.loads(exc.read()).get("error", exc.reason)
-        except ValueError:
-            message = exc.reason
-        raise CommandError(f"server refused ({exc.code}): {message}") from None
-    except urllib.error.URLError as exc:
-        raise CommandError(f"cannot reach the server at {server['url']}: {exc.reason}") from None
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return "\\N"
@@ -205,6 +157,11 @@ def cmd_sql(args: argparse.Namespace, config: Config, env: Mapping[str, str]) ->
         result = QueryResult(tuple(body["columns"]), tuple(body["types"]), body["rows"])
     else:
         try:
+            if store.kind == "embedded":
+                # A fresh embedded store has no schema yet; creating it is what serve would do.
+                from collector.app import prepare_storage
+
+                prepare_storage(store)
             with connection(store) as backend:
                 result = backend.query(args.query, read_only=True)
         finally:
@@ -228,6 +185,30 @@ def cmd_admin_token(args: argparse.Namespace, config: Config) -> int:
         f"token {record.id} with scopes {','.join(record.scopes)}; it is shown only this once",
         file=sys.stderr,
     )
+    return 0
+
+
+# --- ingest-log -------------------------------------------------------------------------------
+
+
+def cmd_ingest_log(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
+    """Read access-log files (or follow them) into the store and print a summary."""
+    from collector import ingest_cli
+
+    paths = [Path(p) for p in args.files]
+    for path in paths:
+        if not args.follow:
+            ingest_cli.open_lines(path).close()  # fail before any work on a bad path
+    sink = ingest_cli.make_sink(config, env, args)
+    try:
+        if args.follow:
+            print(f"following {len(paths)} file(s); Ctrl-C to stop", file=sys.stderr)
+            ingest_cli.follow_files(sink, paths, config.data_dir / "follow")
+            return 0
+        counts = ingest_cli.ingest_files(sink, paths, progress=sys.stderr.isatty())
+    finally:
+        sink.close()
+    print(ingest_cli.summary(counts))
     return 0
 
 
@@ -278,6 +259,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--scope", required=True, help=f"comma-separated scopes: {', '.join(SCOPES)}"
     )
     create.add_argument("--label", help="what the token is for")
+    spool = sub.add_parser("spool", help="inspect the spool and re-drive dead letters")
+    spool_sub = spool.add_subparsers(dest="action", required=True, metavar="ACTION")
+    spool_sub.add_parser("status", parents=[common], help="rows waiting, per worker")
+    spool_sub.add_parser("dead-letters", parents=[common], help="batches ClickHouse refused")
+    spool_sub.add_parser("redrive", parents=[common], help="insert dead letters again")
+    ingest = sub.add_parser(
+        "ingest-log", parents=[common], help="read web-server access logs into the store"
+    )
+    ingest.add_argument("files", nargs="+", metavar="FILE", help="log files, plain or .gz")
+    ingest.add_argument(
+        "--format",
+        default="combined",
+        help="combined, common, main, or an nginx log_format string (default: combined)",
+    )
+    ingest.add_argument("--site", help="site id for the lines (default: the request's host)")
+    ingest.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep reading as the files grow, surviving rotation, like tail -F",
+    )
     email = sub.add_parser("token", help="print e-mail open pixels and click links")
     email_sub = email.add_subparsers(dest="action", required=True, metavar="KIND")
     for kind, text in (("open", "an open-tracking pixel"), ("click", "a tracked click link")):
@@ -313,6 +314,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             "sql": lambda: cmd_sql(args, config, env),
             "admin-token": lambda: cmd_admin_token(args, config),
             "token": lambda: cmd_token(args, config),
+            "ingest-log": lambda: cmd_ingest_log(args, config, env),
+            "spool": lambda: spool_cli.run(args, config, env),
         }
         return handlers[args.command]()
     except (ConfigError, CommandError, StorageError, BeaconError) as exc:

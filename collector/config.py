@@ -7,12 +7,14 @@ at start-up with the name of the key that holds it.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from beacon.accesslog import LogFormatError, LogParser
 from beacon.netaddr import TrustedProxies
 from collector.settings import BY_NAME, SECTIONS, SETTINGS, Setting
 
@@ -51,6 +53,11 @@ class StorageConfig:
     batch_rows: int
     batch_ms: int
     queue_rows: int
+    spool_max_mb: int
+    spool_segment_mb: int
+    fsync: str
+    fsync_interval_ms: int
+    drain_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,11 @@ class CollectionConfig:
     geoip_asn_db: str
     reverse_dns: bool
     token_days: int
+    log_exclude: tuple[str, ...]
+    syslog_port: int
+    syslog_host: str
+    syslog_format: str
+    syslog_site: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +218,20 @@ def _validate(config: Config) -> None:
     unknown = [p for p in consent.opt_out_purposes if p not in PURPOSES]
     if unknown:
         raise ConfigError(f"opt_out_purposes: unknown purpose {unknown[0]!r}; known: {PURPOSES}")
-    for name in ("batch_rows", "batch_ms", "queue_rows"):
+    if config.storage.fsync not in ("always", "interval", "roll", "never"):
+        raise ConfigError(
+            f"fsync: one of always, interval, roll, never; got {config.storage.fsync!r}"
+        )
+    if config.storage.drain_seconds < 0:
+        raise ConfigError("drain_seconds: must not be negative")
+    for name in (
+        "batch_rows",
+        "batch_ms",
+        "queue_rows",
+        "spool_max_mb",
+        "spool_segment_mb",
+        "fsync_interval_ms",
+    ):
         if getattr(config.storage, name) < 1:
             raise ConfigError(f"{name}: must be at least 1")
     if consent.security_window_days < 0 or consent.cookie_days < 1:
@@ -215,6 +240,15 @@ def _validate(config: Config) -> None:
         TrustedProxies.from_cidrs(config.collection.trusted_proxies)
     except ValueError as exc:
         raise ConfigError(f"trusted_proxies: {exc}") from None
+    for pattern in config.collection.log_exclude:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"log_exclude: bad pattern {pattern!r}: {exc}") from None
+    try:
+        LogParser(config.collection.syslog_format)
+    except LogFormatError as exc:
+        raise ConfigError(f"syslog_format: {exc}") from None
     for name in ("geoip_city_db", "geoip_asn_db"):
         path = getattr(config.collection, name)
         if path and not Path(path).is_file():

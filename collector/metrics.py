@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from storage.spool import Spool
+    from storage.writer import BatchWriter
 
 
 class _Gauges(Collector):
@@ -72,8 +77,38 @@ class Metrics:
             ["action", "outcome"],
             registry=registry,
         )
+        self.log_lines = Counter(
+            "ashiato_log_lines_total",
+            "Access-log lines, by source and outcome (read, stored)",
+            ["source", "outcome"],
+            registry=registry,
+        )
+        self.log_rejected = Counter(
+            "ashiato_log_lines_rejected_total",
+            "Access-log lines not stored, by source and reason",
+            ["source", "reason"],
+            registry=registry,
+        )
         self._gauges = _Gauges()
         registry.register(self._gauges)
+
+    def watch_spool(self, spool: Spool, writer: BatchWriter) -> None:
+        """Export the spool's state and the writer's backlog as gauges read at scrape time."""
+        self.gauge(
+            "ashiato_spool_bytes", "Bytes held in spool segments", lambda: spool.stats().bytes
+        )
+        self.gauge("ashiato_spool_segments", "Spool segment files", lambda: spool.stats().segments)
+        self.gauge(
+            "ashiato_spool_oldest_unflushed_seconds",
+            "Age of the oldest spooled event not yet in ClickHouse",
+            lambda: spool.stats().oldest_age,
+        )
+        self.gauge(
+            "ashiato_spool_corrupt_records",
+            "Corrupt spool regions skipped since start",
+            lambda: spool.stats().corrupt,
+        )
+        self.gauge("ashiato_writer_queue_rows", "Rows waiting to be inserted", lambda: writer.depth)
 
     def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:
         """Export `read()` as a gauge, evaluated at each scrape."""

@@ -65,6 +65,29 @@ SETTINGS: tuple[Setting, ...] = (
         "batch_ms", "storage", int, 1000, "insert a batch once its oldest row waited this long"
     ),
     Setting("queue_rows", "storage", int, 200_000, "rows held in memory at most before dropping"),
+    Setting(
+        "spool_max_mb",
+        "storage",
+        int,
+        512,
+        "disk the spool may use while ClickHouse is away; past it hits are dropped (counted)",
+    ),
+    Setting("spool_segment_mb", "storage", int, 8, "size of one spool segment file"),
+    Setting(
+        "fsync",
+        "storage",
+        str,
+        "interval",
+        "when spooled hits are forced to disk: always, interval, roll or never",
+    ),
+    Setting("fsync_interval_ms", "storage", int, 1000, "fsync period under fsync = interval"),
+    Setting(
+        "drain_seconds",
+        "storage",
+        float,
+        10.0,
+        "on shutdown, time allowed to insert what is spooled; the rest waits for next start",
+    ),
     # consent
     Setting(
         "consent_regime",
@@ -124,6 +147,39 @@ SETTINGS: tuple[Setting, ...] = (
         "look up host names of client IPs (asynchronously, cached)",
     ),
     Setting("token_days", "collection", int, 365, "validity of e-mail open and click tokens"),
+    # access logs
+    Setting(
+        "log_exclude",
+        "collection",
+        "list",
+        [
+            r"\.(?:css|js|mjs|map|png|jpe?g|gif|webp|avif|svg|ico|woff2?|ttf|eot)(?:[?#]|$)",
+            r"^/(?:healthz|readyz|health|status|favicon\.ico|robots\.txt)(?:[?#]|$)",
+        ],
+        "regexes of request paths in access logs to leave out (static assets, health checks)",
+    ),
+    Setting(
+        "syslog_port",
+        "collection",
+        int,
+        0,
+        "UDP and TCP port of the syslog listener for web-server logs (0: off)",
+    ),
+    Setting("syslog_host", "collection", str, "127.0.0.1", "address of the syslog listener"),
+    Setting(
+        "syslog_format",
+        "collection",
+        str,
+        "combined",
+        "log format of syslog lines: combined, common, or an nginx log_format string",
+    ),
+    Setting(
+        "syslog_site",
+        "collection",
+        str,
+        "",
+        "site id for syslog lines (default: the request's host)",
+    ),
 )
 
 SECTIONS = ("server", "storage", "consent", "collection")

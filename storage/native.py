@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -30,6 +29,16 @@ _RETRYABLE_CODES = frozenset(
 )
 
 
+_TRANSIENT = (
+    errors.NetworkError,
+    errors.SocketTimeoutError,
+    errors.UnexpectedPacketFromServerError,
+    errors.UnknownPacketFromServerError,
+    OSError,
+    EOFError,
+)
+
+
 def translate(exc: BaseException) -> StorageError:
     """Map a driver exception to the storage error that tells the caller what to do."""
     if isinstance(exc, errors.ServerException):
@@ -38,8 +47,12 @@ def translate(exc: BaseException) -> StorageError:
         if code in _RETRYABLE_CODES:
             return StorageUnavailable(f"ClickHouse is busy or unavailable (code {code}): {message}")
         return QueryRejected(f"ClickHouse rejected the statement (code {code}): {message}", code)
-    if isinstance(exc, errors.Error | OSError | EOFError | socket.timeout):
+    if isinstance(exc, _TRANSIENT):
         return StorageUnavailable(f"ClickHouse server unreachable: {exc}")
+    if isinstance(exc, errors.Error):
+        # Raised by the driver itself before sending, e.g. a value that does not fit its column.
+        code = int(getattr(exc, "code", 0) or 0)
+        return QueryRejected(f"ClickHouse client refused the data (code {code}): {exc}", code)
     return StorageError(str(exc))
 
 

@@ -3,11 +3,16 @@
 A batch goes out when it reaches `max_rows` or when its oldest row has waited `max_delay`
 seconds, whichever comes first. The insert runs on the writer's own thread with its own
 backend, so a large block never stalls the event loop and no client is shared between threads.
-Anything that accepts rows through `submit` (a durable spool, for instance) can sit in front.
+
+Given a `Spool`, the queue is the spool: `submit` returns only once the rows are on disk, a
+batch is acknowledged in the spool only after ClickHouse accepted it, batches ClickHouse
+refuses for good go to dead-letter files, and whatever is left at shutdown is replayed by the
+next writer over the same spool. Without one, rows wait in memory and are lost on a crash.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
@@ -17,12 +22,17 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from storage._segments import decode_row, encode_row
 from storage.backend import Backend, Store
+from storage.deadletter import write_dead_letter
 from storage.errors import QueryRejected, StorageError, StorageUnavailable
+from storage.spool import Spool, SpoolBatch, SpoolError, SpoolFull
 
 log = logging.getLogger(__name__)
 
 Row = Mapping[str, Any]
+
+_SENT, _REFUSED, _ABANDONED = "sent", "refused", "abandoned"
 
 
 class WriterObserver(Protocol):
@@ -75,6 +85,7 @@ class BatchWriter:
         max_queue: int = 200_000,
         observer: WriterObserver | None = None,
         backoff_cap: float = 30.0,
+        spool: Spool | None = None,
     ) -> None:
         self._store = store
         self._table = table
@@ -84,26 +95,37 @@ class BatchWriter:
         self._max_queue = max_queue
         self._observer = observer or NullObserver()
         self._backoff_cap = backoff_cap
+        self._spool = spool
         self._queue: deque[tuple[float, Row]] = deque()
         self._cond = threading.Condition()
         self._stopping = False
+        self._urgent = False  # a flush is waiting: send without waiting for max_delay
+        self._drain_until = float("inf")
         self._in_flight = 0
         self._thread: threading.Thread | None = None
         self._backend: Backend | None = None
 
     @property
     def depth(self) -> int:
-        """Rows waiting to be inserted, including a batch being sent."""
+        """Rows not yet inserted: queued, in flight, or stored in the spool unacknowledged."""
+        if self._spool is not None:
+            return self._spool.unacked
         with self._cond:
             return len(self._queue) + self._in_flight
 
     def start(self) -> None:
-        """Start the writer thread."""
-        self._thread = threading.Thread(target=self._run, name="ashiato-writer", daemon=True)
+        """Start the writer thread; with a spool, its unacknowledged records go out first."""
+        target = self._run
+        if self._spool is not None:
+            self._spool.rewind()
+            target = self._run_spooled
+        self._thread = threading.Thread(target=target, name="ashiato-writer", daemon=True)
         self._thread.start()
 
     def submit(self, rows: Sequence[Row]) -> bool:
-        """Queue rows for insertion; False (and counted) when the queue is full."""
+        """Accept rows for insertion; False (and counted) when they could not be kept."""
+        if self._spool is not None:
+            return self._submit_spooled(self._spool, rows)
         now = time.monotonic()
         with self._cond:
             if self._stopping or len(self._queue) + len(rows) > self._max_queue:
@@ -119,12 +141,31 @@ class BatchWriter:
             self._observer.dropped(len(rows), "queue_full")
         return not full
 
-    def flush(self, timeout: float = 30.0) -> bool:
-        """Wait until every row queued so far is inserted; False if `timeout` ran out."""
-        deadline = time.monotonic() + timeout
+    def _submit_spooled(self, spool: Spool, rows: Sequence[Row]) -> bool:
+        if self._stopping:
+            self._observer.dropped(len(rows), "shutdown")
+            return False
+        try:
+            spool.append([encode_row(row) for row in rows])
+        except SpoolFull:
+            self._observer.dropped(len(rows), "spool_full")
+            return False
+        except (StorageError, TypeError, ValueError) as exc:
+            log.error("could not spool %d rows: %s", len(rows), exc)
+            self._observer.dropped(len(rows), "spool_error")
+            return False
         with self._cond:
             self._cond.notify_all()
-            while self._queue or self._in_flight:
+        return True
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every row accepted so far is inserted; False if `timeout` ran out."""
+        deadline = time.monotonic() + timeout
+        target = self._spool.tail() if self._spool is not None else None
+        with self._cond:
+            self._urgent = True
+            self._cond.notify_all()
+            while not self._flushed(target):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -132,8 +173,19 @@ class BatchWriter:
                 self._cond.notify_all()
         return True
 
+    def _flushed(self, target: object) -> bool:
+        if self._spool is not None:
+            return bool(self._spool.acked() >= target)  # type: ignore[operator]
+        return not (self._queue or self._in_flight)
+
     def stop(self, timeout: float = 10.0) -> int:
-        """Insert what is queued within `timeout`, then stop; returns the rows left behind."""
+        """Stop accepting, insert what is waiting within `timeout`; returns the rows left.
+
+        Without a spool the rows left are lost (and counted as dropped); with one they stay in
+        the spool for the next writer to replay, so they are not counted.
+        """
+        if self._spool is not None:
+            return self._stop_spooled(self._spool, timeout)
         self.flush(timeout)
         with self._cond:
             self._stopping = True
@@ -147,10 +199,26 @@ class BatchWriter:
             self._backend.close()
         return left
 
+    def _stop_spooled(self, spool: Spool, timeout: float) -> int:
+        with self._cond:
+            self._stopping = True
+            self._drain_until = time.monotonic() + timeout
+            self._cond.notify_all()
+        if self._thread is not None:
+            # An insert already on the wire may outlast the bound; its rows are still spooled.
+            self._thread.join(timeout=timeout + 1.0)
+        try:
+            spool.sync()
+        except (OSError, SpoolError) as exc:
+            log.error("could not sync the spool at shutdown: %s", exc)
+        return spool.unacked
+
+    # -- the in-memory queue ---------------------------------------------------------------
+
     def _take_batch(self) -> list[Row]:
         with self._cond:
             while not self._stopping:
-                if len(self._queue) >= self._max_rows:
+                if len(self._queue) >= self._max_rows or (self._urgent and self._queue):
                     break
                 if self._queue:
                     wait = self._queue[0][0] + self._max_delay - time.monotonic()
@@ -158,6 +226,7 @@ class BatchWriter:
                         break
                     self._cond.wait(wait)
                 else:
+                    self._urgent = False
                     self._cond.wait()
             count = min(len(self._queue), self._max_rows)
             batch = [self._queue.popleft()[1] for _ in range(count)]
@@ -171,12 +240,105 @@ class BatchWriter:
                 if self._stopping:
                     return
                 continue
-            self._send(batch)
+            outcome, error = self._insert(batch)
+            if outcome == _REFUSED:
+                log.error("ClickHouse refused a batch of %d rows: %s", len(batch), error)
+                self._observer.dropped(len(batch), "rejected")
+            elif outcome == _ABANDONED:
+                self._observer.dropped(len(batch), "shutdown")
             with self._cond:
                 self._in_flight = 0
                 self._cond.notify_all()
 
-    def _send(self, batch: list[Row]) -> None:
+    # -- the spool -------------------------------------------------------------------------
+
+    def _run_spooled(self) -> None:
+        assert self._spool is not None
+        spool = self._spool
+        failures = 0
+        try:
+            while True:
+                try:
+                    batch = self._next_from_spool(spool)
+                    if batch is None or not self._deliver(spool, batch):
+                        return
+                    failures = 0
+                except OSError as exc:
+                    # The spool's disk failed under a read or an ack: start over from the last
+                    # acknowledged record (a resent batch is deduplicated) rather than die.
+                    failures += 1
+                    log.error("spool I/O failed (attempt %d): %s", failures, exc)
+                    self._observer.retried("spool")
+                    spool.rewind()
+                    if not self._backoff(failures):
+                        return
+                with self._cond:
+                    self._cond.notify_all()
+        except SpoolError as exc:  # the spool was closed under a writer that outlived stop()
+            log.warning("writer stopped: %s", exc)
+        finally:
+            self._reset_backend()
+            with self._cond:
+                self._cond.notify_all()
+
+    def _next_from_spool(self, spool: Spool) -> SpoolBatch | None:
+        """Wait until a batch is due (full, old enough, flushed or draining) and read it."""
+        tick = max(0.05, spool.fsync_interval / 2) if spool.fsync == "interval" else 1.0
+        while True:
+            spool.sync_due()
+            with self._cond:
+                unread, oldest = spool.pending()
+                if self._stopping and (not unread or time.monotonic() >= self._drain_until):
+                    return None
+                if not unread:
+                    self._urgent = False
+                    self._cond.wait(tick)
+                    continue
+                wait = (oldest or 0.0) + self._max_delay - time.time()
+                if not (self._stopping or self._urgent or unread >= self._max_rows or wait <= 0):
+                    self._cond.wait(min(wait, tick))
+                    continue
+            batch = spool.read(self._max_rows)
+            if batch is not None:
+                return batch
+
+    def _deliver(self, spool: Spool, batch: SpoolBatch) -> bool:
+        """Insert a spooled batch, or dead-letter it; False when shutdown cut it short."""
+        rows, records = [], []
+        for record in batch.records:
+            try:
+                rows.append(decode_row(record))
+                records.append(record)
+            except ValueError as exc:  # checksummed, so only a bug could write such a record
+                log.error("dropping an undecodable spool record: %s", exc)
+                self._observer.dropped(1, "undecodable")
+        outcome, error = self._insert(rows) if rows else (_SENT, "")
+        if outcome == _ABANDONED:
+            return False
+        if outcome == _REFUSED:
+            log.error("ClickHouse refused a batch of %d rows for good: %s", len(rows), error)
+            if not self._dead_letter(spool, records, error):
+                return False
+            self._observer.dropped(len(rows), "dead_letter")
+        spool.ack(batch.position)
+        return True
+
+    def _dead_letter(self, spool: Spool, records: list[bytes], error: str) -> bool:
+        attempt = 0
+        while True:
+            try:
+                write_dead_letter(spool.directory, self._table, self._columns, records, error)
+                return True
+            except OSError as exc:
+                attempt += 1
+                log.error("cannot write a dead letter (attempt %d): %s", attempt, exc)
+                self._observer.retried("dead_letter")
+                if not self._backoff(attempt):
+                    return False
+
+    # -- inserting -------------------------------------------------------------------------
+
+    def _insert(self, batch: Sequence[Row]) -> tuple[str, str]:
         """Insert one batch, retrying passing failures with capped, jittered backoff."""
         token = batch_token(batch)
         attempt = 0
@@ -184,31 +346,48 @@ class BatchWriter:
             started = time.monotonic()
             try:
                 if self._backend is None:
-                    self._backend = self._store.connect()
+                    # A refusal while connecting (unknown database, bad credentials) is about
+                    # the server, not this batch: retry it rather than give the batch up.
+                    try:
+                        self._backend = self._store.connect()
+                    except QueryRejected as exc:
+                        raise StorageUnavailable(str(exc)) from exc
                 self._backend.insert(self._table, batch, self._columns, dedup_token=token)
             except QueryRejected as exc:
-                log.error("ClickHouse refused a batch of %d rows: %s", len(batch), exc)
-                self._observer.dropped(len(batch), "rejected")
-                return
-            except (StorageUnavailable, StorageError) as exc:
+                return _REFUSED, str(exc)
+            except StorageError as exc:
                 self._reset_backend()
                 self._observer.retried("unavailable")
                 attempt += 1
-                delay = min(self._backoff_cap, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)
-                log.warning("insert failed (attempt %d), retrying in %.1fs: %s", attempt, delay, exc)
-                with self._cond:
-                    if self._stopping:
-                        self._observer.dropped(len(batch), "shutdown")
-                        return
-                    self._cond.wait(delay)
+                log.warning("insert failed (attempt %d), retrying: %s", attempt, exc)
+                if not self._backoff(attempt):
+                    return _ABANDONED, str(exc)
                 continue
+            except Exception as exc:
+                # The driver refuses some values before sending (a row missing a column, a
+                # value of the wrong type); those batches can never succeed either.
+                self._reset_backend()
+                return _REFUSED, f"{type(exc).__name__}: {exc}"
             self._observer.inserted(len(batch), time.monotonic() - started)
-            return
+            return _SENT, ""
+
+    def _backoff(self, attempt: int) -> bool:
+        """Wait before retry `attempt`; False when the writer is stopping and must give up."""
+        delay = min(self._backoff_cap, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)
+        with self._cond:
+            if self._spool is None:
+                if self._stopping:
+                    return False
+            else:
+                remaining = self._drain_until - time.monotonic()
+                if self._stopping and remaining <= 0:
+                    return False
+                delay = min(delay, max(remaining, 0.0))
+            self._cond.wait(delay)
+        return True
 
     def _reset_backend(self) -> None:
         if self._backend is not None:
-            try:
+            with contextlib.suppress(Exception):  # a broken connection may fail to close
                 self._backend.close()
-            except Exception:  # noqa: S110 - a broken connection may fail to close
-                pass
             self._backend = None
