@@ -147,10 +147,15 @@ async def ingest(request: web.Request) -> web.Response:
         )
     except (ValueError, LogFormatError) as exc:
         raise error(400, str(exc)) from None
-    body = await request.read()
-    rows, counts = ingestor.rows(
-        body.splitlines(), first_line, request.query.get("label", "")[:200]
-    )
+    body = await read_json(request)
+    lines, origins = body.get("lines"), body.get("origins")
+    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+        raise error(400, "'lines' must be a list of strings")
+    if origins is not None and (not isinstance(origins, list) or len(origins) != len(lines)):
+        raise error(400, "'origins' must be a list as long as 'lines'")
+    encoded = [line.encode("utf-8", "surrogateescape") for line in lines]
+    label = request.query.get("label", "")[:200]
+    rows, counts = ingestor.rows(encoded, first_line, label, origins)
     if rows and not request.app[WRITER].submit(rows):
         raise web.HTTPServiceUnavailable(
             text=json.dumps({"error": "spool full; retry later"}),

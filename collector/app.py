@@ -173,7 +173,8 @@ def create_app(
 ) -> web.Application:
     """Build the collector application around `store`, reporting into `registry`."""
     app = web.Application(
-        client_max_size=64 * 1024,
+        # Admin uploads (log chunks) may be large; public endpoints enforce their own limits.
+        client_max_size=16 << 20,
         handler_args={"max_line_size": config.server.max_url_length, "max_field_size": 8190},
     )
     app[CONFIG] = config

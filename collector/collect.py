@@ -21,6 +21,7 @@ from beacon.pipeline import Hit
 from beacon.tokens import verify_token
 from collector.appkeys import CONFIG, ENRICHER, METRICS, RDNS, SECRETS, WRITER
 
+MAX_BEACON_BYTES = 64 * 1024
 CONSENT_COOKIE = "ashiato_consent"
 VISITOR_COOKIE = "ashiato_vid"
 _GIF_HEADERS = {
@@ -115,6 +116,22 @@ def _reject(request: web.Request, reason: str) -> None:
 # --- pixel and sendBeacon ---------------------------------------------------------------------
 
 
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    """The body, or 413 once it grows past `limit` (declared or streamed)."""
+    if request.content_length is not None and request.content_length > limit:
+        _reject(request, "too_large")
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=limit, actual_size=request.content_length, text="body larger than 64 KiB"
+        )
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        _reject(request, "too_large")
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=limit, actual_size=len(body), text="body larger than 64 KiB"
+        )
+    return body
+
+
 async def pixel(request: web.Request) -> web.Response:
     """GET /b.gif: record a page view or event; always answer the GIF."""
     query = request.query
@@ -148,15 +165,7 @@ async def pixel(request: web.Request) -> web.Response:
 
 async def beacon(request: web.Request) -> web.Response:
     """POST /b: one event or a small batch as JSON; 204, or 400/413/503 saying why not."""
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        _reject(request, "too_large")
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=request.app._client_max_size,
-            actual_size=request.content_length or 0,
-            text="body larger than 64 KiB",
-        ) from None
+    body = await _read_limited(request, MAX_BEACON_BYTES)
     try:
         events = parse_body(body)
     except InvalidInput as exc:
@@ -285,7 +294,7 @@ async def consent_get(request: web.Request) -> web.Response:
 
 async def consent_post(request: web.Request) -> web.Response:
     """POST /consent: record a grant, opt-out or withdrawal and set or clear the cookies."""
-    body = await request.read()
+    body = await _read_limited(request, 4096)
     value: Any = request.query.get("c")
     if value is None:
         try:

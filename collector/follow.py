@@ -35,6 +35,7 @@ class Chunk:
     path: Path
     lines: list[bytes]
     checkpoint: Checkpoint
+    origins: list[str]  # "dev:inode:offset" of each line, for stable event ids
 
 
 class FollowedFile:
@@ -107,15 +108,15 @@ class FollowedFile:
 
     def poll(self) -> Iterator[Chunk]:
         """Chunks of complete new lines since the last poll."""
+        if self._handle is None:
+            self._open(resume=self._started is False)
+            self._started = True
         if self._draining is not None:
             yield from self._read(self._draining, final=True)
             self._draining.close()
             self._draining = None
         if self._handle is None:
-            self._open(resume=self._started is False)
-            self._started = True
-            if self._handle is None:
-                return
+            return
         assert self._where is not None
         try:
             st = self.path.stat()
@@ -151,11 +152,18 @@ class FollowedFile:
             if end < 0:
                 end = len(data) - 1
             handle.seek(start + end + 1)
-            lines = data[: end + 1].splitlines()
+            lines = data[: end + 1].split(b"\n")
+            if lines and lines[-1] == b"":
+                lines.pop()
+            origins = []
+            offset = start
+            for line in lines:
+                origins.append(f"{st.st_dev}:{st.st_ino}:{offset}")
+                offset += len(line) + 1
             checkpoint = Checkpoint(st.st_dev, st.st_ino, start + end + 1)
             if handle is self._handle:
                 self._where = checkpoint
-            yield Chunk(self.path, lines, checkpoint)
+            yield Chunk(self.path, [line.rstrip(b"\r") for line in lines], checkpoint, origins)
 
     def close(self) -> None:
         """Close open handles."""

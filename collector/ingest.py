@@ -7,10 +7,12 @@ endpoints are skipped, since the beacon already counted them.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
+import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from beacon.accesslog import LogParser, LogRecord, Rejected
@@ -19,6 +21,7 @@ from beacon.event import Event
 from beacon.pipeline import Enricher, Hit
 from collector.metrics import Metrics
 
+_LOG_NAMESPACE = uuid.UUID("6b1d3c52-8f0e-4f5e-9a57-0b8f3c1a9e21")
 SERVER_LOG = ConsentDecision(NECESSARY_ONLY, "server_log")
 # The collector's own endpoints: counted by the beacon already.
 _OWN_PATHS = re.compile(r"^/(?:b\.gif|b|t\.js|consent|o/[^/]+\.gif|c/[^/]+)(?:[?#]|$)")
@@ -51,6 +54,13 @@ class IngestCounts:
             "rejected": dict(self.rejected),
             "rejected_lines": self.rejected_lines[:100],
         }
+
+
+def line_event_id(origin: str, line: bytes | str) -> str:
+    """A stable event id for the log line found at `origin`."""
+    data = line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape")
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    return str(uuid.uuid5(_LOG_NAMESPACE, f"{origin}:{digest}"))
 
 
 class LogIngestor:
@@ -94,12 +104,23 @@ class LogIngestor:
         return self._enricher.build(hit, SERVER_LOG).event
 
     def rows(
-        self, lines: Iterable[bytes | str], first_line: int = 1, label: str = ""
+        self,
+        lines: Sequence[bytes | str],
+        first_line: int = 1,
+        label: str = "",
+        origins: Sequence[str] | None = None,
     ) -> tuple[list[dict[str, object]], IngestCounts]:
-        """Rows to store for `lines`, with counts; rejected lines keep `label:number`."""
+        """Rows to store for `lines`, with counts; rejected lines keep `label:number`.
+
+        `origins` names where each line sits (file identity and byte offset). The event id is
+        derived from it and the line, so reading the same line again (after a crash between
+        spooling and the checkpoint, or ingesting a file twice) gives the same event, which
+        storage keeps once.
+        """
         counts = IngestCounts()
         rows: list[dict[str, object]] = []
-        for number, line in enumerate(lines, first_line):
+        for index, line in enumerate(lines):
+            number = first_line + index
             counts.read += 1
             parsed = self._parser.parse(line)
             if isinstance(parsed, Rejected):
@@ -110,7 +131,10 @@ class LogIngestor:
             if isinstance(outcome, str):
                 counts.skipped[outcome] += 1
                 continue
-            rows.append(outcome.to_row())
+            row = outcome.to_row()
+            if origins is not None:
+                row["event_id"] = line_event_id(origins[index], line)
+            rows.append(row)
         counts.stored = len(rows)
         return rows, counts
 

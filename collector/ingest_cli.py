@@ -42,7 +42,13 @@ CHUNK_LINES = 5000
 class Sink(Protocol):
     """Where chunks of lines go; `send` returns only once they are safely accepted."""
 
-    def send(self, lines: Sequence[bytes], first_line: int, label: str = "") -> IngestCounts:
+    def send(
+        self,
+        lines: Sequence[bytes],
+        first_line: int,
+        label: str = "",
+        origins: Sequence[str] | None = None,
+    ) -> IngestCounts:
         """Parse and store `lines`; block while the store cannot take more."""
         ...
 
@@ -74,9 +80,15 @@ class LocalSink:
         )
         self._writer.start()
 
-    def send(self, lines: Sequence[bytes], first_line: int, label: str = "") -> IngestCounts:
+    def send(
+        self,
+        lines: Sequence[bytes],
+        first_line: int,
+        label: str = "",
+        origins: Sequence[str] | None = None,
+    ) -> IngestCounts:
         """Parse, then hand rows to the writer, waiting while it is full."""
-        rows, counts = self._ingestor.rows(lines, first_line, label)
+        rows, counts = self._ingestor.rows(lines, first_line, label, origins)
         while rows and not self._writer.submit(rows):
             time.sleep(0.2)
         return counts
@@ -96,9 +108,21 @@ class ApiSink:
         )
         self._token = token
 
-    def send(self, lines: Sequence[bytes], first_line: int, label: str = "") -> IngestCounts:
+    def send(
+        self,
+        lines: Sequence[bytes],
+        first_line: int,
+        label: str = "",
+        origins: Sequence[str] | None = None,
+    ) -> IngestCounts:
         """POST a chunk; retry while the server answers 503 (its spool is full)."""
-        body = b"\n".join(lines)
+        body = json.dumps(
+            {
+                "lines": [line.decode("utf-8", "surrogateescape") for line in lines],
+                "origins": list(origins) if origins is not None else None,
+            },
+            ensure_ascii=True,
+        ).encode()
         while True:
             request = urllib.request.Request(  # noqa: S310 - our own server
                 f"{self._url}&first_line={first_line}&" + urllib.parse.urlencode({"label": label}),
@@ -147,15 +171,20 @@ def open_lines(path: Path) -> IO[bytes]:
         raise CommandError(f"{path}: permission denied") from None
 
 
-def _chunks(handle: IO[bytes]) -> Iterator[list[bytes]]:
+def _chunks(handle: IO[bytes], identity: str) -> Iterator[tuple[list[bytes], list[str]]]:
+    """Lines in chunks, each line with its origin (file identity and byte offset)."""
     chunk: list[bytes] = []
+    origins: list[str] = []
+    offset = 0
     for line in handle:
         chunk.append(line.rstrip(b"\r\n"))
+        origins.append(f"{identity}:{offset}")
+        offset += len(line)
         if len(chunk) >= CHUNK_LINES:
-            yield chunk
-            chunk = []
+            yield chunk, origins
+            chunk, origins = [], []
     if chunk:
-        yield chunk
+        yield chunk, origins
 
 
 def ingest_files(sink: Sink, paths: Sequence[Path], progress: bool) -> IngestCounts:
@@ -169,9 +198,10 @@ def ingest_files(sink: Sink, paths: Sequence[Path], progress: bool) -> IngestCou
         for path, handle in handles:
             bar.set_description(path.name)
             line = 1
+            st = path.stat()
             try:
-                for chunk in _chunks(handle):
-                    counts = sink.send(chunk, line, path.name)
+                for chunk, origins in _chunks(handle, f"{st.st_dev}:{st.st_ino}"):
+                    counts = sink.send(chunk, line, path.name, origins)
                     line += len(chunk)
                     total.add(counts)
                     bar.update(len(chunk))
@@ -188,7 +218,7 @@ def follow_files(sink: Sink, paths: Sequence[Path], state_dir: Path, poll: float
             for item in followed:
                 for chunk in item.poll():
                     if chunk.lines:
-                        sink.send(chunk.lines, 0)
+                        sink.send(chunk.lines, 0, chunk.path.name, chunk.origins)
                     item.commit(chunk.checkpoint)
             time.sleep(poll)
     finally:
