@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import cast
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from beacon.consent import ConsentPolicy
@@ -163,9 +163,26 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
-    """Prometheus exposition of the app's registry."""
-    body = generate_latest(request.app[METRICS].registry)
+    """Prometheus exposition of the app's registry (of all workers', with several)."""
+    body = request.app[METRICS].exposition()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    """With several workers, keep this worker's gauges in the shared files fresh."""
+    metrics = app[METRICS]
+    if not metrics.multiprocess:
+        yield
+        return
+
+    async def refresh() -> None:
+        while True:
+            metrics.refresh()
+            await asyncio.sleep(1)
+
+    task = asyncio.create_task(refresh())
+    yield
+    task.cancel()
 
 
 def create_app(
@@ -184,6 +201,7 @@ def create_app(
     app.cleanup_ctx.append(_enrichment_ctx)
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(syslog_ctx)
+    app.cleanup_ctx.append(_metrics_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)

@@ -19,7 +19,7 @@ from typing import Any
 from beacon.errors import BeaconError, InvalidToken
 from beacon.tokens import EmailToken, recipient_pseudonym, sign_token
 from collector import spool_cli
-from collector.adminclient import SERVER_FILE, CommandError, call_admin_api
+from collector.adminclient import CommandError, call_admin_api
 from collector.auth import SCOPES, TokenStore
 from collector.config import Config, ConfigError, load_config
 from collector.secrets import load_secrets
@@ -65,37 +65,23 @@ def _store(config: Config) -> Store:
 # --- serve ------------------------------------------------------------------------------------
 
 
-def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    """Run the collector until interrupted."""
-    from aiohttp import web
+def cmd_serve(args: argparse.Namespace, config: Config, argv: Sequence[str]) -> int:
+    """Run the collector until interrupted: one process, or a supervisor of workers."""
+    from collector import serving
 
-    from collector.app import create_app
-
-    store = _store(config)
-    tokens = TokenStore(config.data_dir)
-    tokens.ensure_bootstrap()
-    base = config.server.base_url
-    (config.data_dir / SERVER_FILE).write_text(
-        json.dumps({"url": f"http://{config.server.host}:{config.server.port}", "pid": os.getpid()})
-    )
-    print(
-        f"ashiato {store.kind} store, listening on http://{config.server.host}:{config.server.port}"
-    )
-    print(f'  beacon pixel:  <img src="{base}/b.gif?s=SITE" alt="" width="1" height="1">')
-    print(f"  metrics:       {base}/metrics")
-    if tokens.bootstrap_path.exists():
-        print(f"  admin token:   {tokens.bootstrap_path.read_text().strip()}")
-        print(f"                 (kept in {tokens.bootstrap_path}; revoke it once you made others)")
-    sys.stdout.flush()
-    try:
-        app = create_app(config, store=store)
-        web.run_app(
-            app, host=config.server.host, port=config.server.port, access_log=None, print=None
+    if config.server.workers > 1 and not config.storage.clickhouse_url:
+        raise CommandError(
+            "--workers above 1 needs a ClickHouse server (clickhouse_url): the embedded "
+            "store can be opened by one process only"
         )
-    finally:
+    store = _store(config)
+    if config.server.workers > 1 and os.environ.get(serving.WORKER_ENV) is None:
+        return serving.run_supervisor(config, store, argv)
+    if os.environ.get(serving.WORKER_ENV) is not None:
+        serving.run_worker(config, store)
         store.close()
-        (config.data_dir / SERVER_FILE).unlink(missing_ok=True)
-    return 0
+        return 0
+    return serving.run_single(config, store)
 
 
 # --- migrate ----------------------------------------------------------------------------------
@@ -309,7 +295,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         # The driver logs each failed connect with a traceback; ashiato reports it once itself.
         logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
         handlers = {
-            "serve": lambda: cmd_serve(args, config),
+            "serve": lambda: cmd_serve(
+                args, config, list(argv if argv is not None else sys.argv[1:])
+            ),
             "migrate": lambda: cmd_migrate(args, config),
             "sql": lambda: cmd_sql(args, config, env),
             "admin-token": lambda: cmd_admin_token(args, config),

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -91,6 +99,8 @@ class Metrics:
         )
         self._gauges = _Gauges()
         registry.register(self._gauges)
+        self.multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+        self._shared: list[tuple[Gauge, Callable[[], float]]] = []
 
     def watch_spool(self, spool: Spool, writer: BatchWriter) -> None:
         """Export the spool's state and the writer's backlog as gauges read at scrape time."""
@@ -102,6 +112,7 @@ class Metrics:
             "ashiato_spool_oldest_unflushed_seconds",
             "Age of the oldest spooled event not yet in ClickHouse",
             lambda: spool.stats().oldest_age,
+            mode="livemax",
         )
         self.gauge(
             "ashiato_spool_corrupt_records",
@@ -110,9 +121,30 @@ class Metrics:
         )
         self.gauge("ashiato_writer_queue_rows", "Rows waiting to be inserted", lambda: writer.depth)
 
-    def gauge(self, name: str, doc: str, read: Callable[[], float]) -> None:
-        """Export `read()` as a gauge, evaluated at each scrape."""
-        self._gauges.sources[name] = (doc, read)
+    def gauge(self, name: str, doc: str, read: Callable[[], float], mode: str = "livesum") -> None:
+        """Export `read()` as a gauge, evaluated at each scrape.
+
+        With several workers a scrape reaches one of them, so each worker instead writes its
+        value to prometheus-client's shared files every second (`refresh`), combined by `mode`.
+        """
+        if not self.multiprocess:
+            self._gauges.sources[name] = (doc, read)
+            return
+        gauge = Gauge(name, doc, registry=None, multiprocess_mode=mode)  # type: ignore[arg-type]
+        self._shared.append((gauge, read))
+
+    def refresh(self) -> None:
+        """Write this worker's scrape-time gauges to the shared files (multiprocess mode)."""
+        for gauge, read in self._shared:
+            gauge.set(read())
+
+    def exposition(self) -> bytes:
+        """The text a scrape gets: this process's registry, or every worker's combined."""
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+        return generate_latest(combined)
 
     # The batch writer reports through these three (storage.writer.WriterObserver).
     def inserted(self, rows: int, seconds: float) -> None:

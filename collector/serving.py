@@ -1,0 +1,149 @@
+"""Running the collector: one process, or a supervisor forking workers that share the port.
+
+With `workers > 1` each worker is the same `ashiato serve` in a child process, bound with
+SO_REUSEPORT so the kernel spreads connections, with its own spool directory
+(`ASHIATO_WORKER`), and prometheus-client's multiprocess mode so `/metrics` on any worker
+reports the whole server. The supervisor migrates once before forking, restarts a worker that
+dies, and passes SIGTERM on so every worker drains its spool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from aiohttp import web
+
+from collector.adminclient import SERVER_FILE
+from collector.app import create_app, prepare_storage
+from collector.auth import TokenStore
+from collector.config import Config
+from storage.backend import Store
+
+log = logging.getLogger(__name__)
+
+WORKER_ENV = "ASHIATO_WORKER"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (the `fast` extra), else asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def banner(config: Config, store_kind: str, workers: int) -> None:
+    """Tell the newcomer where to point a beacon and how to reach the admin API."""
+    server, base = config.server, config.server.base_url
+    tokens = TokenStore(config.data_dir)
+    plural = f", {workers} workers" if workers > 1 else ""
+    print(f"ashiato {store_kind} store{plural}, listening on http://{server.host}:{server.port}")
+    print(f'  beacon pixel:  <img src="{base}/b.gif?s=SITE" alt="" width="1" height="1">')
+    print(f'  tracker:       <script async src="{base}/t.js" data-site="SITE"></script>')
+    print(f"  metrics:       {base}/metrics")
+    if tokens.bootstrap_path.exists():
+        print(f"  admin token:   {tokens.bootstrap_path.read_text().strip()}")
+        print(f"                 (kept in {tokens.bootstrap_path}; revoke it once you made others)")
+    sys.stdout.flush()
+
+
+def announce(config: Config) -> None:
+    """Let CLI commands find this server (they use its admin API in embedded mode)."""
+    (config.data_dir / SERVER_FILE).write_text(
+        json.dumps({"url": f"http://{config.server.host}:{config.server.port}", "pid": os.getpid()})
+    )
+
+
+def run_worker(config: Config, store: Store) -> None:
+    """Serve in this process until SIGINT or SIGTERM, then drain."""
+    reuse_port = os.environ.get(WORKER_ENV) is not None
+    app = create_app(config, store=store)
+    web.run_app(
+        app,
+        host=config.server.host,
+        port=config.server.port,
+        access_log=None,
+        print=None,
+        reuse_port=reuse_port or None,
+        loop=_event_loop(),
+        shutdown_timeout=config.storage.drain_seconds,
+    )
+
+
+def run_single(config: Config, store: Store) -> int:
+    """The default: one process."""
+    TokenStore(config.data_dir).ensure_bootstrap()
+    announce(config)
+    banner(config, store.kind, 1)
+    try:
+        run_worker(config, store)
+    finally:
+        store.close()
+        (config.data_dir / SERVER_FILE).unlink(missing_ok=True)
+    return 0
+
+
+def run_supervisor(config: Config, store: Store, argv: Sequence[str]) -> int:
+    """Fork `workers` copies of this command and keep them running until told to stop."""
+    TokenStore(config.data_dir).ensure_bootstrap()
+    prepare_storage(store)
+    store.close()
+    metrics_dir = config.data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    base_env = {**os.environ, MULTIPROC_ENV: str(metrics_dir)}
+    command = [sys.executable, "-m", "collector.cli", *argv]
+    stopping = False
+
+    def spawn(index: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, env={**base_env, WORKER_ENV: str(index)})
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    workers = {i: spawn(i) for i in range(config.server.workers)}
+    announce(config)
+    banner(config, store.kind, len(workers))
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for index, process in list(workers.items()):
+                if process.poll() is not None and not stopping:
+                    log.error("worker %d exited with %s; restarting it", index, process.returncode)
+                    _mark_dead(process.pid)
+                    time.sleep(1)
+                    workers[index] = spawn(index)
+    finally:
+        for process in workers.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + config.storage.drain_seconds + 10
+        for process in workers.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        (config.data_dir / SERVER_FILE).unlink(missing_ok=True)
+    return 0
+
+
+def _mark_dead(pid: int) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
