@@ -43,6 +43,7 @@ def _request_hit(request: web.Request, **values: Any) -> Hit:
     """The facts every hit shares, read from the request."""
     headers = request.headers
     cookies = request.cookies
+    rfc7239 = request.app[CONFIG].collection.forwarded_header == "forwarded"
     explicit = values.pop("consent", None)
     if explicit is None:
         explicit = cookies.get(CONSENT_COOKIE)
@@ -51,8 +52,9 @@ def _request_hit(request: web.Request, **values: Any) -> Hit:
         peer=request.remote or "",
         user_agent=headers.get("User-Agent", ""),
         accept_language=headers.get("Accept-Language", ""),
-        x_forwarded_for=headers.get("X-Forwarded-For"),
-        forwarded=headers.get("Forwarded"),
+        # Only the header the trusted proxies set counts; a client could send the other one.
+        x_forwarded_for=headers.get("X-Forwarded-For") if rfc7239 is False else None,
+        forwarded=headers.get("Forwarded") if rfc7239 else None,
         gpc=headers.get("Sec-GPC", "").strip() == "1",
         dnt=headers.get("DNT", "").strip() == "1",
         consent=explicit,

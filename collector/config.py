@@ -81,6 +81,7 @@ class CollectionConfig:
     sites: tuple[str, ...]
     own_hosts: tuple[str, ...]
     trusted_proxies: tuple[str, ...]
+    forwarded_header: str
     geoip_city_db: str
     geoip_asn_db: str
     reverse_dns: bool
@@ -240,6 +241,11 @@ def _validate(config: Config) -> None:
         TrustedProxies.from_cidrs(config.collection.trusted_proxies)
     except ValueError as exc:
         raise ConfigError(f"trusted_proxies: {exc}") from None
+    if config.collection.forwarded_header not in ("x-forwarded-for", "forwarded"):
+        raise ConfigError(
+            "forwarded_header: x-forwarded-for or forwarded, "
+            f"got {config.collection.forwarded_header!r}"
+        )
     for pattern in config.collection.log_exclude:
         try:
             re.compile(pattern)

@@ -137,6 +137,14 @@ SETTINGS: tuple[Setting, ...] = (
         [],
         "CIDRs of proxies whose X-Forwarded-For/Forwarded headers are believed",
     ),
+    Setting(
+        "forwarded_header",
+        "collection",
+        str,
+        "x-forwarded-for",
+        "the header trusted proxies set with the client address: x-forwarded-for or "
+        "forwarded (RFC 7239); the other one is ignored, so clients cannot forge it",
+    ),
     Setting("geoip_city_db", "collection", str, "", "path to a GeoLite2-City (or Country) mmdb"),
     Setting("geoip_asn_db", "collection", str, "", "path to a GeoLite2-ASN mmdb"),
     Setting(

@@ -214,13 +214,22 @@ async def test_forwarded_headers_from_a_trusted_proxy_give_the_client(
     collector: CollectorFactory,
 ) -> None:
     c = await collector(trusted_proxies="127.0.0.0/8")
-    await c.client.get("/b.gif?s=a", headers={"X-Forwarded-For": "198.51.100.7, 127.0.0.2"})
-    await c.client.get("/b.gif?s=a", headers={"Forwarded": 'for="[2001:db8:cafe::17]:4711"'})
+    spoof = {"Forwarded": "for=192.0.2.66"}  # a client's own header, passed on by the proxy
+    await c.client.get(
+        "/b.gif?s=a", headers={"X-Forwarded-For": "198.51.100.7, 127.0.0.2", **spoof}
+    )
     rows = await c.rows()
-    assert [(r["ip"], r["ip_full"]) for r in rows] == [
-        ("198.51.100.0", "198.51.100.7"),
-        ("2001:db8:cafe::", "2001:db8:cafe::17"),
-    ]
+    assert [(r["ip"], r["ip_full"]) for r in rows] == [("198.51.100.0", "198.51.100.7")]
+
+
+async def test_rfc7239_forwarded_when_the_proxy_sets_it(collector: CollectorFactory) -> None:
+    c = await collector(trusted_proxies="127.0.0.0/8", forwarded_header="forwarded")
+    await c.client.get(
+        "/b.gif?s=a",
+        headers={"Forwarded": 'for="[2001:db8:cafe::17]:4711"', "X-Forwarded-For": "192.0.2.66"},
+    )
+    rows = await c.rows()
+    assert [(r["ip"], r["ip_full"]) for r in rows] == [("2001:db8:cafe::", "2001:db8:cafe::17")]
 
 
 # --- sendBeacon -------------------------------------------------------------------------------
