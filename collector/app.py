@@ -30,8 +30,9 @@ from collector.rdns import ReverseDNS
 from collector.secrets import load_secrets
 from collector.syslog_server import syslog_ctx
 from storage.backend import Store, connection
+from storage.cluster import ClusterStore
 from storage.errors import StorageUnavailable
-from storage.schema import EVENTS_TABLE, migrate
+from storage.schema import EVENTS_TABLE, SINGLE, Layout, migrate
 from storage.spool import FsyncPolicy, Spool
 from storage.writer import BatchWriter
 
@@ -39,10 +40,22 @@ log = logging.getLogger(__name__)
 
 
 def prepare_storage(store: Store) -> None:
-    """Create the database and apply pending migrations (blocking; run off the loop)."""
+    """Create the database and apply pending migrations (blocking; run off the loop).
+
+    On a cluster every server gets its local tables and the Distributed tables over them.
+    """
+    if isinstance(store, ClusterStore):
+        layout = store.layout()
+        for node in store.node_stores():
+            _migrate_one(node, layout)
+        return
+    _migrate_one(store, SINGLE)
+
+
+def _migrate_one(store: Store, layout: Layout) -> None:
     store.ensure_database()
     with connection(store) as backend:
-        applied = migrate(backend)
+        applied = migrate(backend, layout=layout)
     for migration in applied:
         log.info("applied migration %d: %s", migration.version, migration.name)
 

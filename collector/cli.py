@@ -58,7 +58,10 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config
 
 def _store(config: Config) -> Store:
     return open_store(
-        config.storage.clickhouse_url, config.server.data_dir, config.storage.database
+        config.storage.clickhouse_url,
+        config.server.data_dir,
+        config.storage.database,
+        config.storage.cluster,
     )
 
 

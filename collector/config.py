@@ -49,6 +49,7 @@ class StorageConfig:
     """Which ClickHouse, and how rows are batched into it."""
 
     clickhouse_url: str
+    cluster: str
     database: str
     batch_rows: int
     batch_ms: int
@@ -219,6 +220,8 @@ def _validate(config: Config) -> None:
     unknown = [p for p in consent.opt_out_purposes if p not in PURPOSES]
     if unknown:
         raise ConfigError(f"opt_out_purposes: unknown purpose {unknown[0]!r}; known: {PURPOSES}")
+    if config.storage.cluster and not config.storage.clickhouse_url:
+        raise ConfigError("cluster: needs clickhouse_url (a server of that cluster)")
     if config.storage.fsync not in ("always", "interval", "roll", "never"):
         raise ConfigError(
             f"fsync: one of always, interval, roll, never; got {config.storage.fsync!r}"

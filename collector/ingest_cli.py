@@ -248,7 +248,10 @@ def make_sink(config: Config, env: Mapping[str, str], args: argparse.Namespace) 
         raise CommandError(f"--format: {exc}") from None
     try:
         store = open_store(
-            config.storage.clickhouse_url, config.server.data_dir, config.storage.database
+            config.storage.clickhouse_url,
+            config.server.data_dir,
+            config.storage.database,
+            config.storage.cluster,
         )
     except StoreInUse:
         return ApiSink(server_url(config), admin_token(config, env), args.format, args.site or "")

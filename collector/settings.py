@@ -59,6 +59,13 @@ SETTINGS: tuple[Setting, ...] = (
         "ClickHouse server, clickhouse://user:password@host:9000/database "
         "(clickhouses:// for TLS); empty: the embedded store in DATA_DIR",
     ),
+    Setting(
+        "cluster",
+        "storage",
+        str,
+        "",
+        "ClickHouse cluster (remote_servers name) to shard over; needs clickhouse_url",
+    ),
     Setting("database", "storage", str, "ashiato", "database of the embedded store"),
     Setting("batch_rows", "storage", int, 5000, "insert a batch once it has this many rows"),
     Setting(

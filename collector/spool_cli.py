@@ -53,7 +53,10 @@ def cmd_dead_letters(config: Config) -> int:
 def redrive_all(config: Config) -> int:
     """Re-insert every dead letter of every worker through this process's store."""
     store = open_store(
-        config.storage.clickhouse_url, config.server.data_dir, config.storage.database
+        config.storage.clickhouse_url,
+        config.server.data_dir,
+        config.storage.database,
+        config.storage.cluster,
     )
     try:
         return sum(redrive(directory, store) for directory in spool_dirs(config))

@@ -89,8 +89,14 @@ def connection(store: Store) -> Iterator[Backend]:
         backend.close()
 
 
-def open_store(clickhouse_url: str, data_dir: str, database: str = "ashiato") -> Store:
-    """The configured store: a ClickHouse server when a URL is given, else embedded chdb."""
+def open_store(
+    clickhouse_url: str, data_dir: str, database: str = "ashiato", cluster: str = ""
+) -> Store:
+    """The configured store: a cluster, a ClickHouse server, or else embedded chdb."""
+    if clickhouse_url and cluster:
+        from storage.cluster import ClusterStore
+
+        return ClusterStore(clickhouse_url, cluster)
     if clickhouse_url:
         from storage.native import NativeStore
 

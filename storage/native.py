@@ -107,11 +107,12 @@ class NativeBackend:
         columns: Sequence[str],
         *,
         dedup_token: str | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         """Insert rows as one block; a dedup token is sent where the server knows it."""
         if not rows:
             return
-        settings: dict[str, Any] = {}
+        settings = dict(settings or {})
         if dedup_token and self.capabilities.dedup_token:
             settings["insert_deduplication_token"] = dedup_token
         sql = f"INSERT INTO {check_identifier(table)} ({columns_clause(columns)}) VALUES"

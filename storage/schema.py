@@ -21,120 +21,128 @@ EVENTS_VIEW = "events"
 
 
 @dataclass(frozen=True, slots=True)
+class Layout:
+    """Where tables live: one server, or shards of a ClickHouse cluster.
+
+    On a cluster every data table `T` is `T_local` on each shard (ReplicatedMergeTree when
+    ZooKeeper/Keeper is configured) under a Distributed table named `T`, so every query, view
+    and insert reads and writes the same names as on a single server.
+    """
+
+    cluster: str = ""
+    replicated: bool = False
+    database: str = "default"
+
+    def table(self, name: str) -> str:
+        """The name the rows are stored under on this node."""
+        return f"{name}_local" if self.cluster else name
+
+    def engine(self, engine: str, name: str) -> str:
+        """The table engine, replicated when the cluster has a coordinator."""
+        if not self.replicated:
+            return engine
+        path = f"/clickhouse/tables/{{shard}}/{self.database}/{name}_local"
+        return f"Replicated{engine}('{path}', '{{replica}}')"
+
+    def create(self, name: str, columns: str, engine: str, tail: str, sharding: str) -> list[str]:
+        """CREATE statements for one data table, and its Distributed table on a cluster."""
+        statements = [
+            f"CREATE TABLE IF NOT EXISTS {self.table(name)} ({columns}) "
+            f"ENGINE = {self.engine(engine, name)} {tail}"
+        ]
+        if self.cluster:
+            statements.append(
+                f"CREATE TABLE IF NOT EXISTS {name} AS {name}_local ENGINE = Distributed("
+                f"{self.cluster}, {self.database}, {name}_local, {sharding})"
+            )
+        return statements
+
+
+SINGLE = Layout()
+
+
+@dataclass(frozen=True, slots=True)
 class Migration:
-    """One schema step: its version, a name, and its statements for a server's capabilities."""
+    """One schema step: its version, a name, and its statements for a server and layout."""
 
     version: int
     name: str
-    statements: Callable[[Capabilities], list[str]]
+    statements: Callable[[Capabilities, Layout], list[str]]
 
 
-def _events(caps: Capabilities) -> list[str]:
+def _events(caps: Capabilities, layout: Layout) -> list[str]:
     low = caps.string_type(low_cardinality=True)
+    columns = f"""
+        event_id UUID, ts_ms UInt64, day Date, kind {low}, site {low}, name String, url String,
+        referrer String, ref_medium {low}, ref_source {low}, ref_term String, ip String,
+        ip_full Nullable(String), host Nullable(String), user_agent String, browser {low},
+        browser_version String, os {low}, os_version String, device {low}, is_bot UInt8,
+        automated {low}, language {low}, screen String, country {low}, region String,
+        city String, asn UInt32, as_org String, visitor_id Nullable(String),
+        member_id Nullable(String), campaign String, recipient Nullable(String),
+        target_url String, method {low}, status UInt16, bytes_sent UInt64,
+        request_time_ms UInt32, purposes Array(String), consent_signal {low},
+        policy_version {low}, retention_class String, source {low}, props String"""
     # Each event is kept once per event id: replays after a crash insert the same id again and
     # ReplacingMergeTree collapses them; the `events` view reads through FINAL so every query
-    # sees each event once even before the background merge happened.
+    # sees each event once even before the background merge happened. On a cluster one
+    # subject's events stay on one shard (and a replayed event on the shard of its first copy).
     return [
-        f"""CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
-            event_id UUID,
-            ts_ms UInt64,
-            day Date,
-            kind {low},
-            site {low},
-            name String,
-            url String,
-            referrer String,
-            ref_medium {low},
-            ref_source {low},
-            ref_term String,
-            ip String,
-            ip_full Nullable(String),
-            host Nullable(String),
-            user_agent String,
-            browser {low},
-            browser_version String,
-            os {low},
-            os_version String,
-            device {low},
-            is_bot UInt8,
-            automated {low},
-            language {low},
-            screen String,
-            country {low},
-            region String,
-            city String,
-            asn UInt32,
-            as_org String,
-            visitor_id Nullable(String),
-            member_id Nullable(String),
-            campaign String,
-            recipient Nullable(String),
-            target_url String,
-            method {low},
-            status UInt16,
-            bytes_sent UInt64,
-            request_time_ms UInt32,
-            purposes Array(String),
-            consent_signal {low},
-            policy_version {low},
-            retention_class String,
-            source {low},
-            props String
-        ) ENGINE = ReplacingMergeTree
-        PARTITION BY (retention_class, toMonday(day))
-        ORDER BY (site, kind, day, event_id)""",
+        *layout.create(
+            EVENTS_TABLE,
+            columns,
+            "ReplacingMergeTree",
+            "PARTITION BY (retention_class, toMonday(day)) ORDER BY (site, kind, day, event_id)",
+            "cityHash64(ifNull(visitor_id, ifNull(recipient, toString(event_id))))",
+        ),
         f"CREATE VIEW IF NOT EXISTS {EVENTS_VIEW} AS SELECT * FROM {EVENTS_TABLE} FINAL",
     ]
 
 
-def _privacy_tables(caps: Capabilities) -> list[str]:
+def _privacy_tables(caps: Capabilities, layout: Layout) -> list[str]:
     low = caps.string_type(low_cardinality=True)
     return [
-        f"""CREATE TABLE IF NOT EXISTS identity_links (
-            member_id String,
-            visitor_id String,
-            ts_ms UInt64,
-            action {low},
-            actor String,
-            reason String
-        ) ENGINE = MergeTree ORDER BY (member_id, visitor_id, ts_ms)""",
-        f"""CREATE TABLE IF NOT EXISTS audit_log (
-            ts_ms UInt64,
-            day Date,
-            actor String,
-            action {low},
-            subject_type {low},
-            subject String,
-            reason String,
-            rows UInt64,
-            detail String
-        ) ENGINE = MergeTree PARTITION BY toYYYYMM(day) ORDER BY ts_ms""",
-        f"""CREATE TABLE IF NOT EXISTS suppressions (
-            subject_type {low},
-            subject String,
-            ts_ms UInt64,
-            suppressed UInt8,
-            actor String,
-            reason String
-        ) ENGINE = MergeTree ORDER BY (subject_type, subject, ts_ms)""",
-        """CREATE TABLE IF NOT EXISTS provisions (
-            ts_ms UInt64,
-            day Date,
-            recipient String,
-            purpose String,
-            categories Array(String),
-            member_id Nullable(String),
-            aggregate UInt8,
-            actor String,
-            note String
-        ) ENGINE = MergeTree PARTITION BY toYYYYMM(day) ORDER BY (recipient, ts_ms)""",
-        f"""CREATE TABLE IF NOT EXISTS members (
-            member_id String,
-            ts_ms UInt64,
-            registered UInt8,
-            purposes Array(String),
-            source {low}
-        ) ENGINE = MergeTree ORDER BY (member_id, ts_ms)""",
+        *layout.create(
+            "identity_links",
+            f"member_id String, visitor_id String, ts_ms UInt64, action {low}, actor String, "
+            "reason String",
+            "MergeTree",
+            "ORDER BY (member_id, visitor_id, ts_ms)",
+            "cityHash64(member_id)",
+        ),
+        *layout.create(
+            "audit_log",
+            f"ts_ms UInt64, day Date, actor String, action {low}, subject_type {low}, "
+            "subject String, reason String, rows UInt64, detail String",
+            "MergeTree",
+            "PARTITION BY toYYYYMM(day) ORDER BY ts_ms",
+            "rand()",
+        ),
+        *layout.create(
+            "suppressions",
+            f"subject_type {low}, subject String, ts_ms UInt64, suppressed UInt8, actor String, "
+            "reason String",
+            "MergeTree",
+            "ORDER BY (subject_type, subject, ts_ms)",
+            "cityHash64(subject)",
+        ),
+        *layout.create(
+            "provisions",
+            "ts_ms UInt64, day Date, recipient String, purpose String, "
+            "categories Array(String), member_id Nullable(String), aggregate UInt8, "
+            "actor String, note String",
+            "MergeTree",
+            "PARTITION BY toYYYYMM(day) ORDER BY (recipient, ts_ms)",
+            "rand()",
+        ),
+        *layout.create(
+            "members",
+            f"member_id String, ts_ms UInt64, registered UInt8, purposes Array(String), "
+            f"source {low}",
+            "MergeTree",
+            "ORDER BY (member_id, ts_ms)",
+            "cityHash64(member_id)",
+        ),
     ]
 
 
@@ -156,15 +164,20 @@ def applied_versions(backend: Backend) -> set[int]:
     return {int(v) for (v,) in backend.query("SELECT version FROM schema_migrations").rows}
 
 
-def migrate(backend: Backend, migrations: Sequence[Migration] = MIGRATIONS) -> list[Migration]:
-    """Apply every migration not yet recorded, in order; return those applied now."""
+def migrate(
+    backend: Backend, migrations: Sequence[Migration] = MIGRATIONS, layout: Layout = SINGLE
+) -> list[Migration]:
+    """Apply every migration not yet recorded, in order; return those applied now.
+
+    On a cluster this runs on each node (the ledger is per node, like the local tables).
+    """
     done = applied_versions(backend)
     applied: list[Migration] = []
     for migration in sorted(migrations, key=lambda m: m.version):
         if migration.version in done:
             continue
         try:
-            for statement in migration.statements(backend.capabilities):
+            for statement in migration.statements(backend.capabilities, layout):
                 backend.execute(statement)
         except StorageError as exc:
             raise MigrationError(

@@ -14,7 +14,7 @@ from storage.backend import Store, connection
 from storage.capabilities import Capabilities
 from storage.errors import MigrationError, QueryRejected, ReadOnlyViolation
 from storage.partitions import drop_partition, list_partitions, week_of
-from storage.schema import EVENTS_TABLE, MIGRATIONS, Migration, applied_versions, migrate
+from storage.schema import EVENTS_TABLE, MIGRATIONS, Layout, Migration, applied_versions, migrate
 
 TABLES = {
     "events_data",
@@ -56,13 +56,13 @@ def test_migrations_create_every_table_and_are_idempotent(store: Store) -> None:
 
 
 def test_a_migration_failing_half_way_resumes_on_the_next_run(store: Store) -> None:
-    def broken(caps: Capabilities) -> list[str]:
+    def broken(caps: Capabilities, layout: Layout) -> list[str]:
         return [
             "CREATE TABLE IF NOT EXISTS half_a (x UInt8) ENGINE = MergeTree ORDER BY x",
             "CREATE TABLE half_b (x NoSuchType) ENGINE = MergeTree ORDER BY x",
         ]
 
-    def fixed(caps: Capabilities) -> list[str]:
+    def fixed(caps: Capabilities, layout: Layout) -> list[str]:
         return [
             "CREATE TABLE IF NOT EXISTS half_a (x UInt8) ENGINE = MergeTree ORDER BY x",
             "CREATE TABLE IF NOT EXISTS half_b (x UInt8) ENGINE = MergeTree ORDER BY x",

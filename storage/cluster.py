@@ -1,0 +1,177 @@
+"""A ClickHouse cluster: Distributed tables for reads and inserts, shard-local maintenance.
+
+Collectors write through the Distributed tables (synchronously, so an insert is accepted only
+once every shard has its rows) and read through them and the `events` view. What must run where
+the rows are — mutations, partition drops, OPTIMIZE, and the `system.parts`/`system.mutations`
+lookups that follow them — is sent to one replica of every shard, against the `_local` tables.
+Replication then carries it to the other replicas.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from storage._sql import check_identifier
+from storage.backend import QueryResult
+from storage.errors import StorageError
+from storage.native import NativeBackend, NativeStore
+from storage.schema import Layout
+
+# Data tables: Distributed under these names, rows in `<name>_local` on the shards.
+DATA_TABLES = (
+    "events_data",
+    "identity_links",
+    "audit_log",
+    "suppressions",
+    "provisions",
+    "members",
+)
+_TABLE_WORD = re.compile(r"\b(" + "|".join(DATA_TABLES) + r")\b")
+_SHARD_STATEMENT = re.compile(r"^\s*(ALTER|OPTIMIZE|DELETE|TRUNCATE)\b", re.I)
+_SYSTEM_TABLES = re.compile(r"\bsystem\.(parts|mutations)\b", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One server of the cluster."""
+
+    shard: int
+    replica: int
+    host: str
+    port: int
+
+
+def _with_host(url: str, host: str, port: int) -> str:
+    parts = urlsplit(url)
+    auth = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    host_text = f"[{host}]" if ":" in host else host
+    return urlunsplit(parts._replace(netloc=f"{auth}{host_text}:{port}"))
+
+
+class ClusterBackend:
+    """Reads and inserts on the entry node; shard-local work on one replica per shard."""
+
+    kind = "server"
+
+    def __init__(self, entry: NativeBackend, shards: Sequence[NativeBackend]) -> None:
+        self._entry = entry
+        self._shards = list(shards)
+        self.database = entry.database
+        self.capabilities = entry.capabilities
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """DDL on the entry node; ALTER/OPTIMIZE/DELETE on every shard's local table."""
+        if _SHARD_STATEMENT.match(sql):
+            local = _TABLE_WORD.sub(r"\1_local", sql)
+            for shard in self._shards:
+                shard.execute(local, params)
+            return
+        self._entry.execute(sql, params)
+
+    def query(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
+    ) -> QueryResult:
+        """Through the Distributed tables, except parts and mutations: those of every shard."""
+        if not _SYSTEM_TABLES.search(sql):
+            return self._entry.query(sql, params, read_only=read_only)
+        local_params = {
+            key: f"{value}_local" if value in DATA_TABLES else value
+            for key, value in (params or {}).items()
+        }
+        rows: list[tuple[Any, ...]] = []
+        result = None
+        for shard in self._shards:
+            result = shard.query(sql, local_params, read_only=read_only)
+            rows.extend(result.rows)
+        assert result is not None
+        return QueryResult(result.columns, result.types, rows)
+
+    def insert(
+        self,
+        table: str,
+        rows: Sequence[Mapping[str, Any]],
+        columns: Sequence[str],
+        *,
+        dedup_token: str | None = None,
+    ) -> None:
+        """Insert through the Distributed table; accepted once every shard has its rows."""
+        self._entry.insert(
+            table, rows, columns, dedup_token=dedup_token, settings={"insert_distributed_sync": 1}
+        )
+
+    def close(self) -> None:
+        """Close every connection."""
+        for backend in (self._entry, *self._shards):
+            backend.close()
+
+
+class ClusterStore:
+    """A cluster reached through one of its servers (the URL) and named in its config."""
+
+    kind = "server"
+
+    def __init__(self, url: str, cluster: str) -> None:
+        self._entry = NativeStore(url)
+        self.url = url
+        self.database = self._entry.database
+        self.cluster = check_identifier(cluster)
+
+    def nodes(self) -> list[Node]:
+        """Every server of the cluster, from the entry node's `system.clusters`."""
+        backend = NativeBackend(_with_database(self.url, "default"))
+        try:
+            result = backend.query(
+                "SELECT shard_num, replica_num, host_address, port FROM system.clusters"
+                " WHERE cluster = %(c)s ORDER BY shard_num, replica_num",
+                {"c": self.cluster},
+            )
+        finally:
+            backend.close()
+        if not result.rows:
+            raise StorageError(
+                f"cluster {self.cluster!r} is not in the server's remote_servers configuration"
+            )
+        return [Node(int(s), int(r), str(h), int(p)) for s, r, h, p in result.rows]
+
+    def node_stores(self) -> list[NativeStore]:
+        """A store for each server of the cluster (every replica)."""
+        return [NativeStore(_with_host(self.url, n.host, n.port)) for n in self.nodes()]
+
+    def layout(self) -> Layout:
+        """The cluster layout, replicated when the servers have ZooKeeper or Keeper."""
+        backend = NativeBackend(_with_database(self.url, "default"))
+        try:
+            backend.query("SELECT count() FROM system.zookeeper WHERE path = '/'")
+            replicated = True
+        except StorageError:
+            replicated = False
+        finally:
+            backend.close()
+        return Layout(self.cluster, replicated, self.database)
+
+    def ensure_database(self) -> None:
+        """Create the database on every server."""
+        for store in self.node_stores():
+            store.ensure_database()
+
+    def connect(self) -> ClusterBackend:
+        """The entry node and one replica per shard."""
+        shards: dict[int, Node] = {}
+        for node in self.nodes():
+            shards.setdefault(node.shard, node)
+        entry = self._entry.connect()
+        return ClusterBackend(
+            entry,
+            [NativeBackend(_with_host(self.url, n.host, n.port)) for n in shards.values()],
+        )
+
+    def close(self) -> None:
+        """Nothing is held between connections."""
+
+
+def _with_database(url: str, database: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
