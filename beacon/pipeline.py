@@ -112,9 +112,12 @@ class Enricher:
             automated = "link_scanner"
         ref = self.referrers.classify(cut(hit.referrer), cut(hit.url))
         geo = self.geo.lookup(ip) if ip else _NO_GEO
+        # A consent change keeps the browser's pseudonym even when it withdraws: the record of
+        # the withdrawal is what stops any later linking of that visitor.
+        keeps_visitor = personal or (hit.kind == "consent" and not hit.suppressed)
         visitor = (
             visitor_pseudonym(hit.visitor_cookie, self._visitor_key)
-            if personal and hit.visitor_cookie
+            if keeps_visitor and hit.visitor_cookie
             else None
         )
         statistics = decision.allows("statistics") or personal

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
 
 from beacon.accesslog import LogFormatError
-from collector.appkeys import CONFIG, ENRICHER, METRICS, STORE, TOKENS, WRITER
+from collector.appkeys import (
+    CONFIG,
+    ENRICHER,
+    METRICS,
+    SECRETS,
+    STORE,
+    SUPPRESSED,
+    TOKENS,
+    WRITER,
+)
 from collector.auth import TokenRecord
+from collector.background import load_suppressed
 from collector.ingest import LogIngestor, record_ingest
+from collector.operations import OPERATIONS, PATHS, Context, OperationError, plain, retention_policy
 from collector.spool_cli import spool_dirs
+from retention.errors import RetentionError
 from storage import audit
 from storage.backend import QueryResult, connection
 from storage.deadletter import redrive
@@ -39,6 +52,7 @@ def error(status: int, message: str) -> web.HTTPException:
     """An HTTP error whose JSON body says what is wrong."""
     exc_class = {
         400: web.HTTPBadRequest,
+        409: web.HTTPConflict,
         401: web.HTTPUnauthorized,
         403: web.HTTPForbidden,
         404: web.HTTPNotFound,
@@ -184,8 +198,43 @@ async def spool_redrive(request: web.Request) -> web.Response:
     return json_response({"rows": rows})
 
 
+def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The admin API handler of one privacy operation (same code as the CLI's)."""
+    operation = OPERATIONS[name]
+
+    async def handle(request: web.Request) -> web.Response:
+        token = await authorize(request, operation.scope, name)
+        params = await read_json(request)
+        config = request.app[CONFIG]
+        ctx = Context(request.app[SECRETS], retention_policy(config), f"token:{token.id}")
+        store = request.app[STORE]
+
+        def _run() -> Any:
+            with connection(store) as backend:
+                return operation.run(backend, params, ctx)
+
+        try:
+            result = await asyncio.to_thread(_run)
+        except (OperationError, ValueError) as exc:
+            raise error(400, str(exc)) from None
+        except RetentionError as exc:
+            raise error(409, str(exc)) from None
+        except StorageError as exc:
+            raise error(503, str(exc)) from None
+        if name == "retention":
+            request.app[METRICS].retention_ran(result)
+        if name in ("suppress", "unsuppress", "erase"):
+            # Effective for the very next hit, not only at the next periodic reload.
+            request.app[SUPPRESSED].subjects = await asyncio.to_thread(load_suppressed, request.app)
+        return json_response(plain(result))
+
+    return handle
+
+
 def add_routes(app: web.Application) -> None:
     """Register the admin API's routes."""
     app.router.add_post("/admin/sql", sql)
     app.router.add_post("/admin/ingest", ingest)
     app.router.add_post("/admin/spool/redrive", spool_redrive)
+    for name, path in PATHS.items():
+        app.router.add_post(path, operation_handler(name))

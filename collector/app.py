@@ -24,6 +24,7 @@ from beacon.useragent import UserAgentParser
 from collector import admin, collect
 from collector.appkeys import CONFIG, ENRICHER, METRICS, RDNS, SECRETS, STORE, TOKENS, WRITER
 from collector.auth import TokenStore
+from collector.background import background_ctx
 from collector.config import Config
 from collector.metrics import Metrics
 from collector.rdns import ReverseDNS
@@ -215,6 +216,7 @@ def create_app(
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(syslog_ctx)
     app.cleanup_ctx.append(_metrics_ctx)
+    app.cleanup_ctx.append(background_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)

@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from beacon.pipeline import Enricher
     from collector.auth import TokenStore
+    from collector.background import Suppressed
     from collector.config import Config
     from collector.metrics import Metrics
     from collector.rdns import ReverseDNS
@@ -24,3 +25,4 @@ TOKENS: web.AppKey[TokenStore] = web.AppKey("tokens")
 ENRICHER: web.AppKey[Enricher] = web.AppKey("enricher")
 SECRETS: web.AppKey[Secrets] = web.AppKey("secrets")
 RDNS: web.AppKey[ReverseDNS | None] = web.AppKey("rdns")
+SUPPRESSED: web.AppKey[Suppressed] = web.AppKey("suppressed")

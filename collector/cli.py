@@ -18,7 +18,7 @@ from typing import Any
 
 from beacon.errors import BeaconError, InvalidToken
 from beacon.tokens import EmailToken, recipient_pseudonym, sign_token
-from collector import spool_cli
+from collector import privacy_cli, spool_cli
 from collector.adminclient import CommandError, call_admin_api
 from collector.auth import SCOPES, TokenStore
 from collector.config import Config, ConfigError, load_config
@@ -248,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scope", required=True, help=f"comma-separated scopes: {', '.join(SCOPES)}"
     )
     create.add_argument("--label", help="what the token is for")
+    privacy_cli.add_parsers(sub, common)
     spool = sub.add_parser("spool", help="inspect the spool and re-drive dead letters")
     spool_sub = spool.add_subparsers(dest="action", required=True, metavar="ACTION")
     spool_sub.add_parser("status", parents=[common], help="rows waiting, per worker")
@@ -307,6 +308,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             "token": lambda: cmd_token(args, config),
             "ingest-log": lambda: cmd_ingest_log(args, config, env),
             "spool": lambda: spool_cli.run(args, config, env),
+            **{
+                name: (lambda: privacy_cli.dispatch(args, config, env))
+                for name in ("retention", "subject", "provision", "audit")
+            },
         }
         return handlers[args.command]()
     except (ConfigError, CommandError, StorageError, BeaconError) as exc:

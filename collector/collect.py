@@ -17,9 +17,9 @@ from beacon.consent import ConsentDecision, cookie_value
 from beacon.errors import InvalidInput, InvalidToken
 from beacon.gif import TRANSPARENT_GIF
 from beacon.payload import BeaconEvent, event_name, parse_body, screen_size
-from beacon.pipeline import Hit
+from beacon.pipeline import Hit, visitor_pseudonym
 from beacon.tokens import verify_token
-from collector.appkeys import CONFIG, ENRICHER, METRICS, RDNS, SECRETS, WRITER
+from collector.appkeys import CONFIG, ENRICHER, METRICS, RDNS, SECRETS, SUPPRESSED, WRITER
 
 MAX_BEACON_BYTES = 64 * 1024
 CONSENT_COOKIE = "ashiato_consent"
@@ -80,6 +80,9 @@ def _record(
     if decision.allows("personalization") and not cookie:
         cookie = secrets.token_urlsafe(16)
         hit = replace(hit, visitor_cookie=cookie)
+    suppressed = request.app[SUPPRESSED].subjects
+    if suppressed and _is_suppressed(request, hit, suppressed):
+        hit = replace(hit, suppressed=True)
     rdns = request.app[RDNS]
     if rdns is not None and hit.host is None:
         hit = replace(hit, host=rdns.cached(enricher.client_ip(hit)))
@@ -91,6 +94,16 @@ def _record(
     else:
         metrics.rejected.labels("not_accepted").inc()
     return accepted, cookie if decision.allows("personalization") else ""
+
+
+def _is_suppressed(request: web.Request, hit: Hit, suppressed: frozenset[tuple[str, str]]) -> bool:
+    """True when the hit's visitor or e-mail recipient may not be processed further."""
+    if hit.recipient and ("recipient", hit.recipient) in suppressed:
+        return True
+    if not hit.visitor_cookie:
+        return False
+    visitor = visitor_pseudonym(hit.visitor_cookie, request.app[SECRETS].visitor_key)
+    return ("visitor", visitor) in suppressed
 
 
 def _set_cookies(request: web.Request, response: web.StreamResponse, visitor: str) -> None:

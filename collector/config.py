@@ -95,6 +95,20 @@ class CollectionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """How long each retention class is kept, and how often jobs run in embedded mode."""
+
+    retention_necessary_days: int
+    retention_statistics_days: int
+    retention_personalization_days: int
+    retention_marketing_days: int
+    retention_email_days: int
+    retention_audit_days: int
+    retention_provisions_days: int
+    retention_interval_minutes: int
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; each part is handed to the component that uses it."""
 
@@ -102,6 +116,7 @@ class Config:
     storage: StorageConfig
     consent: ConsentConfig
     collection: CollectionConfig
+    retention: RetentionConfig
 
     @property
     def data_dir(self) -> Path:
@@ -114,6 +129,7 @@ _SECTION_TYPES: dict[str, type] = {
     "storage": StorageConfig,
     "consent": ConsentConfig,
     "collection": CollectionConfig,
+    "retention": RetentionConfig,
 }
 
 
@@ -244,6 +260,9 @@ def _validate(config: Config) -> None:
         TrustedProxies.from_cidrs(config.collection.trusted_proxies)
     except ValueError as exc:
         raise ConfigError(f"trusted_proxies: {exc}") from None
+    for field_ in fields(RetentionConfig):
+        if field_.name.endswith("_days") and getattr(config.retention, field_.name) < 1:
+            raise ConfigError(f"{field_.name}: must be at least 1 day")
     if config.collection.forwarded_header not in ("x-forwarded-for", "forwarded"):
         raise ConfigError(
             "forwarded_header: x-forwarded-for or forwarded, "

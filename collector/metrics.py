@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -97,6 +98,27 @@ class Metrics:
             ["source", "reason"],
             registry=registry,
         )
+        self.retention_rows = Counter(
+            "ashiato_retention_rows_total",
+            "Rows a retention job affected",
+            ["job"],
+            registry=registry,
+        )
+        self.retention_seconds = Histogram(
+            "ashiato_retention_duration_seconds",
+            "Time one retention job took",
+            ["job"],
+            registry=registry,
+            buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 1800),
+        )
+        self.retention_last_success = Gauge(
+            "ashiato_retention_last_success_timestamp_seconds",
+            "When each retention job last succeeded (from the audit trail, so runs by the "
+            "systemd timer count too)",
+            ["job"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
         self._gauges = _Gauges()
         registry.register(self._gauges)
         self.multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
@@ -146,6 +168,14 @@ class Metrics:
         multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
         return generate_latest(combined)
 
+    def retention_ran(self, results: Mapping[str, Mapping[str, Any]]) -> None:
+        """Count what a retention run did, job by job."""
+        for job, result in results.items():
+            self.retention_seconds.labels(job).observe(float(result.get("seconds", 0)))
+            if not result.get("dry_run"):
+                self.retention_last_success.labels(job).set(time.time())
+                self.retention_rows.labels(job).inc(rows_affected(job, result))
+
     # The batch writer reports through these three (storage.writer.WriterObserver).
     def inserted(self, rows: int, seconds: float) -> None:
         """A batch landed."""
@@ -159,3 +189,12 @@ class Metrics:
     def dropped(self, rows: int, reason: str) -> None:
         """Rows were given up on."""
         self.writer_dropped.labels(reason).inc(rows)
+
+
+def rows_affected(job: str, result: Mapping[str, Any]) -> int:
+    """Rows a retention job's result says it touched."""
+    if job == "expire":
+        return sum(int(p.get("rows", 0)) for p in result.get("dropped", []))
+    if job == "anonymize":
+        return int(result.get("rows", 0))
+    return len(result.get("revoked", []))

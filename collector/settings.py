@@ -197,5 +197,59 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
-SECTIONS = ("server", "storage", "consent", "collection")
+SETTINGS += (
+    # retention (days per class; the full-IP window is consent.security_window_days)
+    Setting(
+        "retention_necessary_days",
+        "retention",
+        int,
+        90,
+        "events with necessary consent only: security and abuse investigation",
+    ),
+    Setting(
+        "retention_statistics_days",
+        "retention",
+        int,
+        395,
+        "consented statistics: 13 months, so a year can be compared with the last",
+    ),
+    Setting(
+        "retention_personalization_days",
+        "retention",
+        int,
+        395,
+        "events with a visitor id: as long as the cookie (cookie_days) plus a month",
+    ),
+    Setting(
+        "retention_marketing_days",
+        "retention",
+        int,
+        395,
+        "marketing-consented events that may be linked to a member",
+    ),
+    Setting("retention_email_days", "retention", int, 395, "e-mail opens and clicks"),
+    Setting(
+        "retention_audit_days",
+        "retention",
+        int,
+        1095,
+        "audit trail: three years, to answer for every access to personal data",
+    ),
+    Setting(
+        "retention_provisions_days",
+        "retention",
+        int,
+        1095,
+        "records of provision to third parties: three years",
+    ),
+    Setting(
+        "retention_interval_minutes",
+        "retention",
+        int,
+        60,
+        "how often serve runs the retention jobs itself on the embedded store (0: never)",
+    ),
+)
+
+SECTIONS = ("server", "storage", "consent", "collection", "retention")
 BY_NAME = {s.name: s for s in SETTINGS}

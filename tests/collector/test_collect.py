@@ -188,6 +188,7 @@ async def test_withdrawal_clears_the_visitor_cookie(collector: CollectorFactory)
         ("pageview", "pageview"),
     ]
     assert rows[1]["visitor_id"] is not None and rows[0]["visitor_id"] == rows[1]["visitor_id"]
+    assert rows[2]["visitor_id"] == rows[1]["visitor_id"]  # the withdrawal names the browser
     assert rows[3]["visitor_id"] is None and rows[3]["purposes"] == ["necessary"]
 
 

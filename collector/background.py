@@ -1,0 +1,95 @@
+"""Work the server does on a timer: retention jobs (embedded store), the suppression list, and
+the retention jobs' last success for monitoring."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from collector.appkeys import CONFIG, METRICS, SECRETS, STORE, SUPPRESSED
+from collector.operations import Context, retention_policy, run_retention
+from retention.link import active_links
+from retention.rights import suppressed_subjects
+from storage.backend import connection
+from storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+
+class Suppressed:
+    """The subjects whose data may not be processed further, reloaded while the app runs."""
+
+    def __init__(self) -> None:
+        self.subjects: frozenset[tuple[str, str]] = frozenset()
+
+
+def load_suppressed(app: web.Application) -> frozenset[tuple[str, str]]:
+    """Suppressed subjects, with the visitors linked to suppressed members added."""
+    with connection(app[STORE]) as backend:
+        subjects = set(suppressed_subjects(backend))
+        for kind, member in list(subjects):
+            if kind == "member":
+                subjects.update(("visitor", v) for m, v in active_links(backend, member))
+    return frozenset(subjects)
+
+
+def last_successes(app: web.Application) -> dict[str, float]:
+    """When each retention job last succeeded, from the audit trail (any process ran it)."""
+    with connection(app[STORE]) as backend:
+        rows = backend.query(
+            "SELECT action, max(ts_ms) FROM audit_log WHERE action LIKE 'retention:%%'"
+            " GROUP BY action"
+        ).rows
+    return {str(action).split(":", 1)[1]: int(ts) / 1000 for action, ts in rows}
+
+
+def run_jobs(app: web.Application) -> Any:
+    """Run every retention job once, as the `retention` actor."""
+    ctx = Context(app[SECRETS], retention_policy(app[CONFIG]), "retention")
+    with connection(app[STORE]) as backend:
+        return run_retention(backend, {"job": "all"}, ctx)
+
+
+async def _every(seconds: float, work: Callable[[], Awaitable[None]], what: str) -> None:
+    while True:
+        try:
+            await work()
+        except (StorageError, OSError) as exc:
+            log.warning("%s failed, will retry: %s", what, exc)
+        except Exception:
+            log.exception("%s failed", what)
+        await asyncio.sleep(seconds)
+
+
+async def background_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start the timers; stop them on shutdown."""
+    config, metrics = app[CONFIG], app[METRICS]
+    app[SUPPRESSED] = Suppressed()
+
+    async def refresh_suppressed() -> None:
+        app[SUPPRESSED].subjects = await asyncio.to_thread(load_suppressed, app)
+
+    async def refresh_retention_status() -> None:
+        for job, ts in (await asyncio.to_thread(last_successes, app)).items():
+            metrics.retention_last_success.labels(job).set(ts)
+
+    async def retention() -> None:
+        metrics.retention_ran(await asyncio.to_thread(run_jobs, app))
+
+    tasks = [
+        asyncio.create_task(_every(30, refresh_suppressed, "loading the suppression list")),
+        asyncio.create_task(_every(60, refresh_retention_status, "reading retention status")),
+    ]
+    minutes = config.retention.retention_interval_minutes
+    if app[STORE].kind == "embedded" and minutes > 0:
+        # chdb is open in this process only, so the jobs run here; with a ClickHouse server a
+        # systemd timer or cron runs `ashiato retention run` instead.
+        tasks.append(asyncio.create_task(_every(minutes * 60, retention, "retention jobs")))
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

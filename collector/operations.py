@@ -1,0 +1,294 @@
+"""Privacy operations, one table of them: the admin API and the CLI run the same code.
+
+Each operation takes JSON-able parameters and returns a JSON-able result; the retention
+functions it calls write the audit rows. The CLI runs an operation over its own store, or, when
+`serve` holds the embedded store, posts it to `/admin/op/<name>`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from beacon.consent import parse_purposes
+from beacon.pipeline import visitor_pseudonym
+from beacon.tokens import recipient_pseudonym
+from collector.config import Config
+from collector.metrics import rows_affected
+from collector.secrets import Secrets
+from retention import rights
+from retention.jobs import anonymize, expire, link
+from retention.link import identify, unlink
+from retention.members import register_member
+from retention.policy import RetentionPolicy
+from storage import audit
+from storage.backend import Backend
+
+JOBS = ("expire", "anonymize", "link")
+
+
+class OperationError(ValueError):
+    """An operation's parameters are wrong; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What operations need besides storage: keys and the retention policy."""
+
+    secrets: Secrets
+    policy: RetentionPolicy
+    actor: str
+
+
+def retention_policy(config: Config) -> RetentionPolicy:
+    """The retention policy from the configuration."""
+    r = config.retention
+    return RetentionPolicy(
+        full_ip=config.consent.security_window_days,
+        necessary=r.retention_necessary_days,
+        statistics=r.retention_statistics_days,
+        personalization=r.retention_personalization_days,
+        marketing=r.retention_marketing_days,
+        email=r.retention_email_days,
+        audit=r.retention_audit_days,
+        provisions=r.retention_provisions_days,
+    )
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses, tuples and dates as JSON-able values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _text(params: Mapping[str, Any], name: str, required: bool = True) -> str:
+    value = params.get(name)
+    if value is None or value == "":
+        if required:
+            raise OperationError(f"{name!r} is required")
+        return ""
+    if not isinstance(value, str):
+        raise OperationError(f"{name!r} must be a string")
+    return value
+
+
+def subject(params: Mapping[str, Any], ctx: Context) -> dict[str, str | None]:
+    """The subject an operation is about, as stored identifiers.
+
+    A visitor is named by its pseudonymous id, or by its cookie value (hashed here); an e-mail
+    recipient by address (hashed here) or by pseudonym.
+    """
+    visitor = _text(params, "visitor", False) or None
+    cookie = _text(params, "visitor_cookie", False)
+    if cookie:
+        visitor = visitor_pseudonym(cookie, ctx.secrets.visitor_key)
+    recipient = _text(params, "recipient", False) or None
+    address = _text(params, "recipient_address", False)
+    if address:
+        recipient = recipient_pseudonym(address, ctx.secrets.recipient_key)
+    member = _text(params, "member", False) or None
+    if not (member or visitor or recipient):
+        raise OperationError("name a member, a visitor or a recipient")
+    return {"member": member, "visitor": visitor, "recipient": recipient}
+
+
+def _now(params: Mapping[str, Any]) -> datetime:
+    text = _text(params, "now", False)
+    if not text:
+        return datetime.now(UTC)
+    try:
+        now = datetime.fromisoformat(text)
+    except ValueError:
+        raise OperationError(f"'now' must be an ISO time, got {text!r}") from None
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
+
+
+def run_retention(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Run one retention job, or all in order (expire, anonymize, link)."""
+    job = _text(params, "job", False) or "all"
+    if job not in (*JOBS, "all"):
+        raise OperationError(f"'job' must be one of {', '.join(JOBS)} or all, got {job!r}")
+    dry_run = bool(params.get("dry_run", False))
+    now = _now(params)
+    results: dict[str, Any] = {}
+    for name in JOBS if job == "all" else (job,):
+        started = time.monotonic()
+        if name == "expire":
+            result: Any = expire(backend, ctx.policy, now, dry_run)
+        elif name == "anonymize":
+            result = anonymize(backend, ctx.policy, now, dry_run)
+        else:
+            result = link(backend, now, dry_run)
+        out = plain(result)
+        out["seconds"] = round(time.monotonic() - started, 3)
+        results[name] = out
+        if not dry_run:
+            # One row per successful run, even when there was nothing to do, so monitoring can
+            # tell a job that ran from one that did not (see ashiato_retention_last_success…).
+            audit.record(
+                backend,
+                audit.AuditEntry(ctx.actor, f"retention:{name}", rows=rows_affected(name, out)),
+            )
+    return results
+
+
+def op_export(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Everything held about a subject, as records with a summary."""
+    who = subject(params, ctx)
+    return rights.export(
+        backend,
+        member=who["member"],
+        visitor=who["visitor"],
+        recipient=who["recipient"],
+        actor=ctx.actor,
+        reason=_text(params, "reason"),
+        policy=ctx.policy,
+    )
+
+
+def op_erase(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Delete a subject's data, wait for it to be gone from disk, and suppress the subject."""
+    who = subject(params, ctx)
+    result = rights.erase(
+        backend,
+        member=who["member"],
+        visitor=who["visitor"],
+        recipient=who["recipient"],
+        actor=ctx.actor,
+        reason=_text(params, "reason"),
+        timeout=float(params.get("timeout", 120.0)),
+    )
+    return {**plain(result), "physical": result.physical}
+
+
+def _suppression(on: bool) -> Callable[[Backend, Mapping[str, Any], Context], Any]:
+    def run(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+        who = subject(params, ctx)
+        reason = _text(params, "reason")
+        done = []
+        for kind, value in who.items():
+            if value:
+                (rights.suppress if on else rights.unsuppress)(
+                    backend, kind, value, ctx.actor, reason
+                )
+                done.append({"subject_type": kind, "subject": value, "suppressed": on})
+        return done
+
+    return run
+
+
+def op_provision(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Record data provided to a third party (per member, or aggregate)."""
+    categories = params.get("categories") or []
+    members = params.get("members") or []
+    if not isinstance(categories, list) or not categories:
+        raise OperationError("'categories' must be a non-empty list")
+    if not isinstance(members, list):
+        raise OperationError("'members' must be a list")
+    rows = rights.record_provision(
+        backend,
+        recipient=_text(params, "recipient"),
+        purpose=_text(params, "purpose"),
+        categories=[str(c) for c in categories],
+        member_ids=[str(m) for m in members],
+        aggregate=bool(params.get("aggregate", False)),
+        actor=ctx.actor,
+        note=_text(params, "note", False),
+    )
+    return {"rows": rows}
+
+
+def op_audit(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """The audit trail since a time."""
+    since = _now(params) if params.get("since") else None
+    if params.get("since"):
+        since = _now({"now": params["since"]})
+    return rights.audit_entries(backend, since)
+
+
+def op_identify(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Link a browser (its cookie) to a registered member who allows marketing."""
+    who = subject(params, ctx)
+    if not who["member"] or not who["visitor"]:
+        raise OperationError("'member' and 'visitor_cookie' (or 'visitor') are required")
+    return plain(identify(backend, who["member"], who["visitor"], ctx.actor))
+
+
+def op_unlink(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Undo a wrong link (a correction)."""
+    who = subject(params, ctx)
+    if not who["member"] or not who["visitor"]:
+        raise OperationError("'member' and 'visitor_cookie' (or 'visitor') are required")
+    return plain(
+        unlink(
+            backend,
+            who["member"],
+            who["visitor"],
+            ctx.actor,
+            _text(params, "reason", False) or "correction",
+        )
+    )
+
+
+def op_member(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Record a member's registration and consent, as the site's backend reports them."""
+    member = _text(params, "member")
+    purposes = params.get("purposes", "")
+    if isinstance(purposes, list):
+        purposes = ",".join(str(p) for p in purposes)
+    if not isinstance(purposes, str):
+        raise OperationError("'purposes' must be a list or a comma-separated string")
+    granted = parse_purposes(purposes)
+    register_member(backend, member, bool(params.get("registered", True)), granted)
+    return {
+        "member": member,
+        "registered": bool(params.get("registered", True)),
+        "purposes": list(granted),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One privacy operation: the scope it needs and what runs it."""
+
+    scope: str
+    run: Callable[[Backend, Mapping[str, Any], Context], Any]
+
+
+OPERATIONS: dict[str, Operation] = {
+    "retention": Operation("admin", run_retention),
+    "export": Operation("export", op_export),
+    "erase": Operation("erase", op_erase),
+    "suppress": Operation("erase", _suppression(True)),
+    "unsuppress": Operation("erase", _suppression(False)),
+    "provision": Operation("admin", op_provision),
+    "audit": Operation("read", op_audit),
+    "identify": Operation("admin", op_identify),
+    "unlink": Operation("admin", op_unlink),
+    "member": Operation("admin", op_member),
+}
+
+# Where each operation is reached in the admin API.
+PATHS: dict[str, str] = {
+    "retention": "/admin/retention/run",
+    "export": "/admin/subject/export",
+    "erase": "/admin/subject/erase",
+    "suppress": "/admin/subject/suppress",
+    "unsuppress": "/admin/subject/unsuppress",
+    "provision": "/admin/provisions",
+    "audit": "/admin/audit",
+    "identify": "/admin/identify",
+    "unlink": "/admin/unlink",
+    "member": "/admin/members",
+}

@@ -1,0 +1,91 @@
+"""The ledger of data provided to third parties, and the audit trail reader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from retention._clock import to_ms
+from retention.errors import SubjectSuppressed
+from retention.suppress import suppressed_subjects
+from storage.audit import AuditEntry, record
+from storage.backend import Backend
+
+PROVISION_COLUMNS = (
+    "ts_ms",
+    "day",
+    "recipient",
+    "purpose",
+    "categories",
+    "member_id",
+    "aggregate",
+    "actor",
+    "note",
+)
+
+
+def record_provision(
+    backend: Backend,
+    *,
+    recipient: str,
+    purpose: str,
+    categories: Iterable[str],
+    member_ids: Iterable[str] = (),
+    aggregate: bool = False,
+    actor: str,
+    note: str = "",
+    now: datetime | None = None,
+) -> int:
+    """Record a provision to a third party, one row per member (or one aggregate row).
+
+    Exactly one of `member_ids` and `aggregate` must be given. A suppressed member's data may
+    not be provided, so naming one raises SubjectSuppressed and records nothing.
+    """
+    members = sorted(set(member_ids))
+    if bool(members) == aggregate:
+        raise ValueError("give either member_ids or aggregate=True, not both or neither")
+    if not recipient or not purpose:
+        raise ValueError("recipient and purpose are required")
+    blocked = [m for m in members if ("member", m) in suppressed_subjects(backend)]
+    if blocked:
+        raise SubjectSuppressed(f"{len(blocked)} member(s) are suppressed: provision refused")
+    moment = now or datetime.now(UTC)
+    ts_ms = to_ms(moment)
+    base = {
+        "ts_ms": ts_ms,
+        "day": moment.astimezone(UTC).date(),
+        "recipient": recipient,
+        "purpose": purpose,
+        "categories": sorted(set(categories)),
+        "aggregate": int(aggregate),
+        "actor": actor,
+        "note": note,
+    }
+    rows = [{**base, "member_id": m} for m in members] or [{**base, "member_id": None}]
+    backend.insert("provisions", rows, PROVISION_COLUMNS)
+    record(
+        backend,
+        AuditEntry(
+            actor,
+            "provision",
+            "recipient",
+            recipient,
+            purpose,
+            len(rows),
+            "aggregate" if aggregate else f"{len(members)} member(s)",
+        ),
+        ts_ms,
+    )
+    return len(rows)
+
+
+def audit_entries(
+    backend: Backend, since: datetime | None = None, *, limit: int = 10_000
+) -> list[dict[str, Any]]:
+    """Audit rows from `since` on (all when None), oldest first, at most `limit`."""
+    return backend.query(
+        "SELECT ts_ms, day, actor, action, subject_type, subject, reason, rows, detail"
+        " FROM audit_log WHERE ts_ms >= %(since)s ORDER BY ts_ms LIMIT %(limit)s",
+        {"since": to_ms(since) if since else 0, "limit": int(limit)},
+    ).dicts()

@@ -1,0 +1,42 @@
+"""The retention policy: defaults, parsing and validation (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from beacon.event import RETENTION_CLASSES
+from retention.policy import RetentionPolicy
+
+
+def test_defaults_cover_every_event_class_and_the_ledgers() -> None:
+    policy = RetentionPolicy()
+    assert policy.full_ip == 7
+    assert policy.necessary == 90
+    assert [policy.days_for(c) for c in RETENTION_CLASSES] == [90, 395, 395, 395, 395]
+    assert (policy.audit, policy.provisions) == (1095, 1095)
+
+
+def test_from_mapping_overrides_and_keeps_defaults() -> None:
+    policy = RetentionPolicy.from_mapping({"statistics": 30, "full_ip": "0"})
+    assert (policy.statistics, policy.full_ip, policy.marketing) == (30, 0, 395)
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"statstics": 30}, "statstics"),
+        ({"email": "soon"}, "email"),
+        ({"audit": 0}, "audit"),
+        ({"marketing": True}, "marketing"),
+        ({"full_ip": -1}, "full_ip"),
+        ({"necessary": 1.5}, "necessary"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_its_key(values: dict[str, object], key: str) -> None:
+    with pytest.raises(ValueError, match=f"retention {key}"):
+        RetentionPolicy.from_mapping(values)
+
+
+def test_an_unknown_class_has_no_period() -> None:
+    with pytest.raises(ValueError, match="nope"):
+        RetentionPolicy().days_for("nope")
