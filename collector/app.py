@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -78,18 +77,20 @@ def open_spool(config: Config) -> Spool:
     )
 
 
-async def _prepare_then_start(store: Store, writer: BatchWriter) -> None:
+async def _prepare_then_start(store: Store, writer: BatchWriter, first_error: str) -> None:
     """Migrate, retrying while ClickHouse is away, then start inserting what was spooled."""
-    delay = 1.0
+    delay = 0.5
+    error = first_error
     while True:
+        # Hits are still acknowledged into the spool meanwhile; nothing is lost.
+        log.error("storage not ready, spooling until it is (retry in %.1fs): %s", delay, error)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
         try:
             await asyncio.to_thread(prepare_storage, store)
             break
         except StorageUnavailable as exc:
-            # Hits are still acknowledged into the spool meanwhile; nothing is lost.
-            log.error("storage not ready, spooling until it is (retry in %.0fs): %s", delay, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+            error = str(exc)
     writer.start()
 
 
@@ -109,12 +110,16 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     metrics.watch_spool(spool, writer)
     app[WRITER] = writer
-    starting = asyncio.create_task(_prepare_then_start(store, writer))
-    # Keep serving from the spool if ClickHouse is slow to answer; the writer starts later.
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(starting), timeout=5)
+    starting: asyncio.Task[None] | None = None
+    try:
+        await asyncio.to_thread(prepare_storage, store)
+        writer.start()
+    except StorageUnavailable as exc:
+        # Serve from the spool at once; the writer starts when ClickHouse answers.
+        starting = asyncio.create_task(_prepare_then_start(store, writer, str(exc)))
     yield
-    starting.cancel()
+    if starting is not None:
+        starting.cancel()
     left = await asyncio.to_thread(writer.stop, config.storage.drain_seconds)
     spool.close()
     if left:

@@ -72,28 +72,44 @@ def _record(
     request: web.Request, hit: Hit, decision: ConsentDecision | None = None
 ) -> tuple[bool, str]:
     """Enrich and queue a hit; returns whether it was accepted and the visitor cookie to keep."""
+    return _record_many(request, [hit], decision)
+
+
+def _record_many(
+    request: web.Request, hits: list[Hit], decision: ConsentDecision | None = None
+) -> tuple[bool, str]:
+    """Enrich hits from one request and queue them together (all accepted, or none)."""
     enricher = request.app[ENRICHER]
     metrics = request.app[METRICS]
-    started = time.perf_counter()
-    decision = decision or enricher.decide(hit)
-    cookie = hit.visitor_cookie
-    if decision.allows("personalization") and not cookie:
-        cookie = secrets.token_urlsafe(16)
-        hit = replace(hit, visitor_cookie=cookie)
     suppressed = request.app[SUPPRESSED].subjects
-    if suppressed and _is_suppressed(request, hit, suppressed):
-        hit = replace(hit, suppressed=True)
     rdns = request.app[RDNS]
-    if rdns is not None and hit.host is None:
-        hit = replace(hit, host=rdns.cached(enricher.client_ip(hit)))
-    built = enricher.build(hit, decision)
-    metrics.enrich_seconds.observe(time.perf_counter() - started)
-    accepted = request.app[WRITER].submit([built.event.to_row()])
-    if accepted:
-        metrics.hits.labels(hit.kind, built.event.retention_class).inc()
-    else:
-        metrics.rejected.labels("not_accepted").inc()
-    return accepted, cookie if decision.allows("personalization") else ""
+    started = time.perf_counter()
+    rows, kinds = [], []
+    cookie = hits[0].visitor_cookie
+    decided = decision
+    for hit in hits:
+        decided = decision or enricher.decide(hit)
+        if decided.allows("personalization") and not cookie:
+            # The first hit of a browser that allows it: this id is its new cookie.
+            cookie = secrets.token_urlsafe(16)
+        if cookie != hit.visitor_cookie:
+            hit = replace(hit, visitor_cookie=cookie)
+        if suppressed and _is_suppressed(request, hit, suppressed):
+            hit = replace(hit, suppressed=True)
+        if rdns is not None and hit.host is None:
+            hit = replace(hit, host=rdns.cached(enricher.client_ip(hit)))
+        event = enricher.build(hit, decided).event
+        rows.append(event.to_row())
+        kinds.append((hit.kind, event.retention_class))
+    metrics.enrich_seconds.observe((time.perf_counter() - started) / len(hits))
+    accepted = request.app[WRITER].submit(rows)
+    for kind, retention in kinds:
+        if accepted:
+            metrics.hits.labels(kind, retention).inc()
+        else:
+            metrics.rejected.labels("not_accepted").inc()
+    keep = decided is not None and decided.allows("personalization")
+    return accepted, cookie if keep else ""
 
 
 def _is_suppressed(request: web.Request, hit: Hit, suppressed: frozenset[tuple[str, str]]) -> bool:
@@ -191,13 +207,14 @@ async def beacon(request: web.Request) -> web.Response:
         if not _site_allowed(request, item.site):
             _reject(request, "unknown_site")
             raise web.HTTPBadRequest(text=f"unknown site {item.site[:64]!r}")
-    for item in events:
-        accepted, visitor = _record(request, _beacon_hit(request, item))
-        if not accepted:
-            raise web.HTTPServiceUnavailable(
-                text="collector is overloaded; retry later", headers={"Retry-After": "30"}
-            )
-        _set_cookies(request, response, visitor)
+    # The whole batch is accepted or refused together, so a client retrying after a 503 never
+    # stores an event twice, and a refusal is counted once per event.
+    accepted, visitor = _record_many(request, [_beacon_hit(request, item) for item in events])
+    if not accepted:
+        raise web.HTTPServiceUnavailable(
+            text="collector is overloaded; retry later", headers={"Retry-After": "30"}
+        )
+    _set_cookies(request, response, visitor)
     _allow_origin(request, response)
     return response
 

@@ -84,7 +84,7 @@ class BatchWriter:
         max_delay: float = 1.0,
         max_queue: int = 200_000,
         observer: WriterObserver | None = None,
-        backoff_cap: float = 30.0,
+        backoff_cap: float = 5.0,
         spool: Spool | None = None,
     ) -> None:
         self._store = store
@@ -98,6 +98,7 @@ class BatchWriter:
         self._spool = spool
         self._queue: deque[tuple[float, Row]] = deque()
         self._cond = threading.Condition()
+        self._wake = threading.Event()
         self._stopping = False
         self._urgent = False  # a flush is waiting: send without waiting for max_delay
         self._drain_until = float("inf")
@@ -162,6 +163,7 @@ class BatchWriter:
         """Wait until every row accepted so far is inserted; False if `timeout` ran out."""
         deadline = time.monotonic() + timeout
         target = self._spool.tail() if self._spool is not None else None
+        self._wake.set()
         with self._cond:
             self._urgent = True
             self._cond.notify_all()
@@ -190,6 +192,7 @@ class BatchWriter:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=max(1.0, timeout))
         left = self.depth
@@ -204,6 +207,7 @@ class BatchWriter:
             self._stopping = True
             self._drain_until = time.monotonic() + timeout
             self._cond.notify_all()
+        self._wake.set()
         if self._thread is not None:
             # An insert already on the wire may outlast the bound; its rows are still spooled.
             self._thread.join(timeout=timeout + 1.0)
@@ -383,7 +387,10 @@ class BatchWriter:
                 if self._stopping and remaining <= 0:
                     return False
                 delay = min(delay, max(remaining, 0.0))
-            self._cond.wait(delay)
+            self._wake.clear()
+        # Not the condition: every accepted hit notifies it, which would cut the backoff short
+        # and hammer a ClickHouse that is down. Only stop() and flush() wake a backoff early.
+        self._wake.wait(delay)
         return True
 
     def _reset_backend(self) -> None:

@@ -156,3 +156,82 @@ def test_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli("sql", "--clickhouse-url", url, "SELECT 1")
     assert result.returncode == 1
     assert "unreachable" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_privacy_commands_as_a_privacy_officer_runs_them(served: Served, tmp_path: Path) -> None:
+    data = str(served.data_dir)
+    urllib.request.urlopen(f"{served.url}/b.gif?s=shop").close()
+    token = run_cli(
+        "token",
+        "open",
+        "--data-dir",
+        data,
+        "--campaign",
+        "nov",
+        "--recipient",
+        "Ann@Example.com",
+        "--base-url",
+        served.url,
+        check=True,
+    ).stdout
+    urllib.request.urlopen(token.split('"')[1]).close()
+    deadline = time.monotonic() + 20
+    while (
+        run_cli("sql", "--data-dir", data, "SELECT count() FROM events", check=True).stdout.split()[
+            -1
+        ]
+        != "2"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+    out = tmp_path / "ann.jsonl"
+    exported = run_cli(
+        "subject",
+        "export",
+        "--data-dir",
+        data,
+        "--recipient",
+        "ann@example.com",
+        "--reason",
+        "disclosure request 17",
+        "--out",
+        str(out),
+        check=True,
+    )
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["category"] for r in records] == ["event", "summary"]
+    assert records[0]["kind"] == "email_open" and records[0]["campaign"] == "nov"
+    assert "exported 1 records" in exported.stderr
+
+    erased = run_cli(
+        "subject",
+        "erase",
+        "--data-dir",
+        data,
+        "--recipient",
+        "ann@example.com",
+        "--reason",
+        "erasure request 18",
+        check=True,
+    )
+    assert "rows remaining: 0" in erased.stdout
+    left = run_cli("sql", "--data-dir", data, "SELECT kind FROM events", check=True)
+    assert left.stdout.split() == ["kind", "pageview"]
+
+    dry = run_cli(
+        "retention",
+        "run",
+        "--data-dir",
+        data,
+        "--dry-run",
+        "--now",
+        "2099-01-01T00:00:00",
+        check=True,
+    )
+    assert "expire: would have dropped" in dry.stdout
+    audit = run_cli("audit", "--data-dir", data, check=True)
+    actions = [line.split("\t")[2] for line in audit.stdout.splitlines()[1:]]
+    assert "export" in actions and "erase" in actions
+    missing = run_cli("subject", "erase", "--data-dir", data, "--reason", "x")
+    assert missing.returncode == 1 and "name the subject" in missing.stderr
