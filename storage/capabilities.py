@@ -19,11 +19,12 @@ class Capabilities:
     """Features newer than ClickHouse 18.16 that the schema and writer switch on when present."""
 
     version: tuple[int, ...]
+    embedded: bool = False
 
     @classmethod
-    def from_version(cls, text: str) -> Capabilities:
+    def from_version(cls, text: str, embedded: bool = False) -> Capabilities:
         """Probe result for a server that reported `text` from `SELECT version()`."""
-        return cls(parse_version(text))
+        return cls(parse_version(text), embedded)
 
     @property
     def version_text(self) -> str:
@@ -49,6 +50,11 @@ class Capabilities:
     def datetime64(self) -> bool:
         """DateTime64 with sub-second precision (20.1)."""
         return self.version >= (20, 1)
+
+    @property
+    def modify_setting(self) -> bool:
+        """`ALTER TABLE … MODIFY SETTING` for MergeTree settings (19.16)."""
+        return self.version >= (19, 16)
 
     @property
     def dedup_token(self) -> bool:

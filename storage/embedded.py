@@ -62,7 +62,7 @@ class EmbeddedEngine:
         for statement in _SESSION_SETTINGS:
             self._session.query(statement)
         version = self._session.query("SELECT version()", "CSV").bytes().decode().strip('"\n')
-        self.capabilities = Capabilities.from_version(version)
+        self.capabilities = Capabilities.from_version(version, embedded=True)
 
     def run(self, database: str, sql: str, fmt: str = "CSV") -> bytes:
         """Run one statement in `database`; the caller holds no lock."""

@@ -146,9 +146,23 @@ def _privacy_tables(caps: Capabilities, layout: Layout) -> list[str]:
     ]
 
 
+def _prompt_part_removal(caps: Capabilities, layout: Layout) -> list[str]:
+    # After an erasure the rows live on in replaced parts until ClickHouse deletes them,
+    # old_parts_lifetime later (8 minutes by default). One minute keeps "physically removed"
+    # close to the request. 18.16 cannot change table settings: set it in the server's
+    # <merge_tree> config there (see deploy/clickhouse/).
+    if not caps.modify_setting or caps.embedded:
+        return []  # chdb already removes replaced parts at once
+    return [
+        f"ALTER TABLE {layout.table(name)} MODIFY SETTING old_parts_lifetime = 60"
+        for name in (EVENTS_TABLE, "identity_links", "members", "provisions")
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events table and deduplicating view", _events),
     Migration(2, "identity links, audit trail, suppressions, provisions, members", _privacy_tables),
+    Migration(3, "remove replaced parts within a minute of an erasure", _prompt_part_removal),
 )
 
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (

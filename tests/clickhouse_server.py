@@ -31,6 +31,9 @@ _CONFIG = """<?xml version="1.0"?>
     <timezone>UTC</timezone>
     <mark_cache_size>268435456</mark_cache_size>
     <max_concurrent_queries>100</max_concurrent_queries>
+    <!-- As deploy/clickhouse/merge_tree.xml recommends, shorter still so erasure tests can
+         watch replaced parts leave the disk. -->
+    <merge_tree><old_parts_lifetime>5</old_parts_lifetime></merge_tree>
     {extra}
 </yandex>
 """

@@ -3,6 +3,7 @@ read the totals through the Distributed tables, erase a subject on both shards."
 
 from __future__ import annotations
 
+import shutil
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -81,22 +82,90 @@ def test_a_two_shard_cluster_end_to_end(shards: list[ClickHouseServer], tmp_path
 
     collectors = [
         Served(
-            tmp_path / f"c{i}",
-            ["--clickhouse-url", server.url_for("cl"), "--cluster", CLUSTER, "--batch-ms", "100"],
+            tmp_path / "c0",
+            [
+                "--clickhouse-url",
+                shards[0].url_for("cl"),
+                "--cluster",
+                CLUSTER,
+                "--batch-ms",
+                "100",
+            ],
         )
-        for i, server in enumerate(shards)
     ]
+    # Collectors of one deployment share keys.json, so a cookie means the same visitor anywhere.
+    (tmp_path / "c1").mkdir()
+    shutil.copy(tmp_path / "c0" / "keys.json", tmp_path / "c1" / "keys.json")
+    collectors.append(
+        Served(
+            tmp_path / "c1",
+            [
+                "--clickhouse-url",
+                shards[1].url_for("cl"),
+                "--cluster",
+                CLUSTER,
+                "--batch-ms",
+                "100",
+            ],
+        )
+    )
     try:
-        for i in range(200):
-            collector = collectors[i % 2]
-            urllib.request.urlopen(
-                f"{collector.url}/b.gif?s=shop&c=statistics,personalization&u=https://s/{i}"
-            ).close()
+        for visitor in range(40):
+            cookie = ""
+            for hit in range(5):
+                collector = collectors[(visitor + hit) % 2]
+                request = urllib.request.Request(
+                    f"{collector.url}/b.gif?s=shop&c=statistics,personalization&u=/{hit}",
+                    headers={"Cookie": f"ashiato_vid={cookie}"} if cookie else {},
+                )
+                with urllib.request.urlopen(request) as response:
+                    cookie = cookie or response.headers["Set-Cookie"].split(";")[0].split("=")[1]
         # Each collector's writer inserts synchronously through the Distributed table.
         assert _wait_count(shards[0], "SELECT count() FROM events", 200) == 200
         local = [_count(s, "SELECT count() FROM events_data_local") for s in shards]
         assert sum(local) == 200 and min(local) > 0
         assert _count(shards[1], "SELECT count() FROM events") == 200
+        per_shard = [
+            _count(s, "SELECT uniqExact(visitor_id) FROM events_data_local") for s in shards
+        ]
+        assert sum(per_shard) == 40  # one visitor's events never span shards
+
+        visitor = str(_rows(shards[0], "SELECT any(visitor_id) FROM events")[0][0])
+        erased = run_cli(
+            "subject",
+            "erase",
+            "--clickhouse-url",
+            url,
+            "--cluster",
+            CLUSTER,
+            "--data-dir",
+            str(tmp_path / "c0"),
+            "--visitor",
+            visitor,
+            "--reason",
+            "erasure on a cluster",
+            check=True,
+        )
+        assert "rows remaining: 0" in erased.stdout
+        for server in shards:
+            assert (
+                _count(
+                    server, f"SELECT count() FROM events_data_local WHERE visitor_id = '{visitor}'"
+                )
+                == 0
+            )
+        assert _count(shards[0], "SELECT count() FROM events") == 195
+        audit = run_cli(
+            "audit",
+            "--clickhouse-url",
+            url,
+            "--cluster",
+            CLUSTER,
+            "--data-dir",
+            str(tmp_path / "c0"),
+            check=True,
+        )
+        assert "erasure on a cluster" in audit.stdout
     finally:
         for collector in collectors:
             collector.stop()
