@@ -21,10 +21,10 @@ from beacon.tokens import EmailToken, recipient_pseudonym, sign_token
 from collector import privacy_cli, spool_cli
 from collector.adminclient import CommandError, call_admin_api
 from collector.auth import SCOPES, TokenStore
-from collector.config import Config, ConfigError, load_config
+from collector.config import Config, ConfigError, load_config, store_for
 from collector.secrets import load_secrets
 from collector.settings import SETTINGS
-from storage.backend import QueryResult, Store, connection, open_store
+from storage.backend import QueryResult, connection
 from storage.errors import StorageError, StoreInUse
 
 
@@ -56,15 +56,6 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config
     return load_config(overrides, env, getattr(args, "config", None))
 
 
-def _store(config: Config) -> Store:
-    return open_store(
-        config.storage.clickhouse_url,
-        config.server.data_dir,
-        config.storage.database,
-        config.storage.cluster,
-    )
-
-
 # --- serve ------------------------------------------------------------------------------------
 
 
@@ -77,7 +68,7 @@ def cmd_serve(args: argparse.Namespace, config: Config, argv: Sequence[str]) -> 
             "--workers above 1 needs a ClickHouse server (clickhouse_url): the embedded "
             "store can be opened by one process only"
         )
-    store = _store(config)
+    store = store_for(config)
     if config.server.workers > 1 and os.environ.get(serving.WORKER_ENV) is None:
         return serving.run_supervisor(config, store, argv)
     if os.environ.get(serving.WORKER_ENV) is not None:
@@ -94,7 +85,7 @@ def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
     """Create the database and apply pending migrations."""
     from collector.app import prepare_storage
 
-    store = _store(config)
+    store = store_for(config)
     try:
         prepare_storage(store)
         with connection(store) as backend:
@@ -140,7 +131,7 @@ def _json_default(value: Any) -> Any:
 def cmd_sql(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
     """Run one read-only query against the configured store."""
     try:
-        store = _store(config)
+        store = store_for(config)
     except StoreInUse:
         body = call_admin_api(config, env, "/admin/sql", {"query": args.query})
         result = QueryResult(tuple(body["columns"]), tuple(body["types"]), body["rows"])
@@ -310,7 +301,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             "spool": lambda: spool_cli.run(args, config, env),
             **{
                 name: (lambda: privacy_cli.dispatch(args, config, env))
-                for name in ("retention", "subject", "provision", "audit")
+                for name in ("retention", "subject", "provision", "audit", "report")
             },
         }
         return handlers[args.command]()

@@ -17,6 +17,7 @@ from typing import Any
 from beacon.accesslog import LogFormatError, LogParser
 from beacon.netaddr import TrustedProxies
 from collector.settings import BY_NAME, SECTIONS, SETTINGS, Setting
+from storage.backend import Store, open_store
 
 PURPOSES = ("necessary", "statistics", "personalization", "marketing")
 
@@ -283,3 +284,13 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{name}: no such file: {path}")
     if not config.storage.database.isidentifier():
         raise ConfigError(f"database: not a valid name: {config.storage.database!r}")
+
+
+def store_for(config: Config) -> Store:
+    """The store the configuration names: a cluster, a server, or the embedded one."""
+    return open_store(
+        config.storage.clickhouse_url,
+        config.server.data_dir,
+        config.storage.database,
+        config.storage.cluster,
+    )

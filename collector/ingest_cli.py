@@ -27,11 +27,11 @@ from beacon.accesslog import LogFormatError, LogParser
 from beacon.event import COLUMNS
 from collector.adminclient import CommandError, admin_token, server_url
 from collector.app import build_enricher, prepare_storage
-from collector.config import Config
+from collector.config import Config, store_for
 from collector.follow import FollowedFile
 from collector.ingest import IngestCounts, LogIngestor
 from collector.secrets import load_secrets
-from storage.backend import Store, open_store
+from storage.backend import Store
 from storage.errors import StoreInUse
 from storage.schema import EVENTS_TABLE
 from storage.writer import BatchWriter
@@ -247,12 +247,7 @@ def make_sink(config: Config, env: Mapping[str, str], args: argparse.Namespace) 
     except LogFormatError as exc:
         raise CommandError(f"--format: {exc}") from None
     try:
-        store = open_store(
-            config.storage.clickhouse_url,
-            config.server.data_dir,
-            config.storage.database,
-            config.storage.cluster,
-        )
+        store = store_for(config)
     except StoreInUse:
         return ApiSink(server_url(config), admin_token(config, env), args.format, args.site or "")
     return LocalSink(config, store, args.format, args.site or "")

@@ -11,7 +11,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from beacon.consent import parse_purposes
@@ -25,8 +25,9 @@ from retention.jobs import anonymize, expire, link
 from retention.link import identify, unlink
 from retention.members import register_member
 from retention.policy import RetentionPolicy
-from storage import audit
+from storage import audit, reports
 from storage.backend import Backend
+from storage.errors import QueryRejected
 
 JOBS = ("expire", "anonymize", "link")
 
@@ -258,6 +259,37 @@ def op_member(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
     }
 
 
+def op_report(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Event counts per group, each event once, small groups merged."""
+    today = datetime.now(UTC).date()
+    try:
+        since = date.fromisoformat(
+            _text(params, "since", False) or (today - timedelta(days=30)).isoformat()
+        )
+        until = date.fromisoformat(_text(params, "until", False) or today.isoformat())
+    except ValueError as exc:
+        raise OperationError(f"'since' and 'until' are days like 2026-11-01: {exc}") from None
+    by = params.get("by") or ["day", "site", "kind"]
+    if not isinstance(by, list):
+        raise OperationError("'by' must be a list of dimensions")
+    try:
+        result = reports.traffic(
+            backend,
+            since=since,
+            until=until,
+            by=[str(b) for b in by],
+            min_group=int(params.get("min_group", 5)),
+            include_automated=bool(params.get("include_automated", False)),
+        )
+    except QueryRejected as exc:
+        raise OperationError(str(exc)) from None
+    return {
+        "columns": list(result.columns),
+        "rows": [list(r) for r in result.rows],
+        "hidden": result.hidden,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Operation:
     """One privacy operation: the scope it needs and what runs it."""
@@ -277,6 +309,7 @@ OPERATIONS: dict[str, Operation] = {
     "identify": Operation("admin", op_identify),
     "unlink": Operation("admin", op_unlink),
     "member": Operation("admin", op_member),
+    "report": Operation("read", op_report),
 }
 
 # Where each operation is reached in the admin API.
@@ -291,4 +324,5 @@ PATHS: dict[str, str] = {
     "identify": "/admin/identify",
     "unlink": "/admin/unlink",
     "member": "/admin/members",
+    "report": "/admin/report",
 }

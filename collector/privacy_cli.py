@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from collector.adminclient import CommandError, call_admin_api
-from collector.config import Config
+from collector.config import Config, store_for
 from collector.operations import OPERATIONS, PATHS, Context, OperationError, plain, retention_policy
 from collector.secrets import load_secrets
 from retention.errors import RetentionError
-from storage.backend import connection, open_store
+from storage.backend import connection
 from storage.errors import StoreInUse
 
 
@@ -28,12 +28,7 @@ def run_operation(
 ) -> Any:
     """Run an operation here, or through the server that holds the embedded store."""
     try:
-        store = open_store(
-            config.storage.clickhouse_url,
-            config.server.data_dir,
-            config.storage.database,
-            config.storage.cluster,
-        )
+        store = store_for(config)
     except StoreInUse:
         return call_admin_api(config, env, PATHS[name], params)
     try:
@@ -174,6 +169,31 @@ def cmd_audit(args: argparse.Namespace, config: Config, env: Mapping[str, str]) 
     return 0
 
 
+def cmd_report(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
+    """`report`: event counts per group; small groups merged so nobody is singled out."""
+    params = {
+        "since": args.since or "",
+        "until": args.until or "",
+        "by": [b.strip() for b in args.by.split(",") if b.strip()],
+        "min_group": args.min_group,
+        "include_automated": args.include_automated,
+    }
+    result = run_operation(config, env, "report", params)
+    if args.format == "json":
+        for row in result["rows"]:
+            print(json.dumps(dict(zip(result["columns"], row, strict=True)), default=str))
+    else:
+        print("\t".join(result["columns"]))
+        for row in result["rows"]:
+            print("\t".join(str(v) for v in row))
+    if result["hidden"]:
+        print(
+            f"{result['hidden']} events in groups under {args.min_group} are shown as (other)",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     """Register `retention`, `subject`, `provision` and `audit`."""
     retention = sub.add_parser("retention", help="retention jobs")
@@ -208,6 +228,29 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     record.add_argument("--aggregate", action="store_true", help="only aggregate statistics")
     record.add_argument("--note", help="free text")
 
+    report = sub.add_parser("report", parents=[common], help="event counts, each event once")
+    report.add_argument("--since", metavar="DAY", help="first day (default: 30 days ago)")
+    report.add_argument("--until", metavar="DAY", help="last day (default: today)")
+    report.add_argument(
+        "--by",
+        default="day,site,kind",
+        help="comma-separated dimensions (day, month, site, kind, name, "
+        "ref_medium, ref_source, country, device, browser, os, language, "
+        "campaign, retention_class)",
+    )
+    report.add_argument(
+        "--min-group",
+        type=int,
+        default=5,
+        help="smallest group shown; smaller ones are merged (default 5)",
+    )
+    report.add_argument(
+        "--include-automated",
+        action="store_true",
+        help="count bots, mail proxies and link scanners too",
+    )
+    report.add_argument("--format", choices=("tsv", "json"), default="tsv")
+
     audit = sub.add_parser("audit", parents=[common], help="list the audit trail")
     audit.add_argument("--since", metavar="ISO-TIME", help="only entries from this time on")
 
@@ -219,5 +262,6 @@ def dispatch(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -
         "subject": cmd_subject,
         "provision": cmd_provision,
         "audit": cmd_audit,
+        "report": cmd_report,
     }
     return handlers[args.command](args, config, env)

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from collector.adminclient import call_admin_api
-from collector.config import Config
-from storage.backend import open_store
+from collector.config import Config, store_for
 from storage.deadletter import dead_letters, redrive, spool_status
 from storage.errors import StoreInUse
 
@@ -52,12 +51,7 @@ def cmd_dead_letters(config: Config) -> int:
 
 def redrive_all(config: Config) -> int:
     """Re-insert every dead letter of every worker through this process's store."""
-    store = open_store(
-        config.storage.clickhouse_url,
-        config.server.data_dir,
-        config.storage.database,
-        config.storage.cluster,
-    )
+    store = store_for(config)
     try:
         return sum(redrive(directory, store) for directory in spool_dirs(config))
     finally:

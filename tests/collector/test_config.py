@@ -11,6 +11,7 @@ from collector.config import (
     CollectionConfig,
     ConfigError,
     ConsentConfig,
+    RetentionConfig,
     ServerConfig,
     StorageConfig,
     load_config,
@@ -30,7 +31,7 @@ def test_defaults_serve_a_newcomer() -> None:
 def test_every_setting_has_a_field_and_every_field_a_setting() -> None:
     names = {
         f.name
-        for cls in (ServerConfig, StorageConfig, ConsentConfig, CollectionConfig)
+        for cls in (ServerConfig, StorageConfig, ConsentConfig, CollectionConfig, RetentionConfig)
         for f in fields(cls)
     }
     assert names == {s.name for s in SETTINGS}

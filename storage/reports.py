@@ -1,0 +1,83 @@
+"""Aggregate reports: each event counted once, people never singled out.
+
+Reports read the deduplicating `events` view, leave out suppressed subjects, bots and
+automated fetches (mail proxies, link scanners), and merge every group smaller than
+`min_group` into one "(other)" row, so no row describes fewer than `min_group` events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from storage.backend import Backend
+from storage.errors import QueryRejected
+
+# Dimensions a report may group by: none of them identifies a person.
+DIMENSIONS = {
+    "day": "day",
+    "month": "toStartOfMonth(day)",
+    "site": "site",
+    "kind": "kind",
+    "name": "name",
+    "ref_medium": "ref_medium",
+    "ref_source": "ref_source",
+    "country": "country",
+    "device": "device",
+    "browser": "browser",
+    "os": "os",
+    "language": "language",
+    "campaign": "campaign",
+    "retention_class": "retention_class",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Grouped event counts; `hidden` events were in groups too small to show."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    hidden: int
+
+
+def traffic(
+    backend: Backend,
+    *,
+    since: date,
+    until: date,
+    by: Sequence[str] = ("day", "site", "kind"),
+    min_group: int = 5,
+    include_automated: bool = False,
+) -> Report:
+    """Event counts per group between two days (inclusive)."""
+    unknown = [d for d in by if d not in DIMENSIONS]
+    if unknown or not by:
+        raise QueryRejected(
+            f"cannot group by {unknown[0] if unknown else 'nothing'}; "
+            f"choose from {', '.join(DIMENSIONS)}"
+        )
+    if min_group < 1:
+        raise QueryRejected("min_group must be at least 1")
+    keys = ", ".join(f"{DIMENSIONS[d]} AS {d}" for d in by)
+    automated = "" if include_automated else " AND NOT is_bot AND automated = ''"
+    result = backend.query(
+        f"SELECT {keys}, count() AS events FROM events"
+        " WHERE day >= %(since)s AND day <= %(until)s"
+        + automated
+        + " AND ifNull(visitor_id, '') NOT IN"
+        " (SELECT subject FROM suppressions GROUP BY subject_type, subject"
+        "  HAVING subject_type = 'visitor' AND argMax(suppressed, ts_ms) = 1)"
+        " AND ifNull(recipient, '') NOT IN"
+        " (SELECT subject FROM suppressions GROUP BY subject_type, subject"
+        "  HAVING subject_type = 'recipient' AND argMax(suppressed, ts_ms) = 1)"
+        f" GROUP BY {', '.join(by)} ORDER BY {', '.join(by)}",
+        {"since": since, "until": until},
+    )
+    shown = [row for row in result.rows if int(row[-1]) >= min_group]
+    hidden = sum(int(row[-1]) for row in result.rows if int(row[-1]) < min_group)
+    if hidden:
+        shown.append((*(["(other)"] * len(by)), hidden))
+    return Report((*by, "events"), shown, hidden)
