@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 from beacon.errors import BeaconError, InvalidToken
 from beacon.tokens import EmailToken, recipient_pseudonym, sign_token
-from collector import privacy_cli, spool_cli
+from collector import logsafety, privacy_cli, spool_cli
 from collector.adminclient import CommandError, call_admin_api
 from collector.auth import SCOPES, TokenStore
 from collector.config import Config, ConfigError, load_config, store_for
@@ -283,12 +282,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     handlers: dict[str, Callable[[], int]] = {}
     try:
         config = config_from_args(args, env)
-        logging.basicConfig(
-            level=config.server.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        # The driver logs each failed connect with a traceback; ashiato reports it once itself.
-        logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
+        logsafety.configure(config.server.log_level)
         handlers = {
             "serve": lambda: cmd_serve(
                 args, config, list(argv if argv is not None else sys.argv[1:])
