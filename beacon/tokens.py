@@ -21,7 +21,7 @@ from types import MappingProxyType
 
 from beacon.errors import InvalidToken
 
-KINDS = frozenset({"open", "click"})
+KINDS = frozenset({"open", "click", "optout"})
 MAX_TOKEN_LENGTH = 4096
 MAX_URL_LENGTH = 2048
 MIN_KEY_BYTES = 16
@@ -188,8 +188,8 @@ def _check_token(token: EmailToken) -> str:
         return "expires must be an int of unix seconds"
     if token.kind == "click" and not is_safe_redirect(token.url):
         return f"unsafe url {token.url[:100]!r}"
-    if token.kind == "open" and token.url:
-        return "open tokens carry no url"
+    if token.kind != "click" and token.url:
+        return f"{token.kind} tokens carry no url"
     return ""
 
 

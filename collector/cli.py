@@ -204,6 +204,9 @@ def cmd_token(args: argparse.Namespace, config: Config) -> int:
         if args.action == "open":
             token = sign_token(EmailToken("open", args.campaign, recipient, expires), keys.tokens)
             print(f'<img src="{base}/o/{token}.gif" alt="" width="1" height="1">')
+        elif args.action == "optout":
+            token = sign_token(EmailToken("optout", args.campaign, recipient, expires), keys.tokens)
+            print(f"{base}/u/{token}")
         else:
             # Non-ASCII in a pasted URL is percent-encoded; everything else is kept as given.
             url = urllib.parse.quote(args.url, safe="".join(map(chr, range(0x21, 0x7F))))
@@ -261,7 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     email = sub.add_parser("token", help="print e-mail open pixels and click links")
     email_sub = email.add_subparsers(dest="action", required=True, metavar="KIND")
-    for kind, text in (("open", "an open-tracking pixel"), ("click", "a tracked click link")):
+    for kind, text in (
+        ("open", "an open-tracking pixel"),
+        ("click", "a tracked click link"),
+        ("optout", "an unsubscribe link (also for List-Unsubscribe)"),
+    ):
         kind_parser = email_sub.add_parser(kind, parents=[common], help=f"print {text}")
         kind_parser.add_argument("--campaign", required=True, help="campaign name")
         kind_parser.add_argument(

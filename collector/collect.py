@@ -18,7 +18,7 @@ from beacon.errors import InvalidInput, InvalidToken
 from beacon.gif import TRANSPARENT_GIF
 from beacon.payload import BeaconEvent, event_name, parse_body, screen_size
 from beacon.pipeline import Hit, visitor_pseudonym
-from beacon.tokens import verify_token
+from beacon.tokens import EmailToken, verify_token
 from collector.appkeys import CONFIG, ENRICHER, METRICS, RDNS, SECRETS, SUPPRESSED, WRITER
 
 MAX_BEACON_BYTES = 64 * 1024
@@ -304,6 +304,64 @@ async def email_click(request: web.Request) -> web.Response:
     raise web.HTTPFound(token.url, headers={"Cache-Control": "no-store"})
 
 
+_OPTOUT_PAGE = """<!doctype html><html lang="en"><meta charset="utf-8">
+<meta name="viewport" content="width=device-width"><title>Unsubscribe</title>
+<body style="font-family:sans-serif;max-width:32em;margin:3em auto">{body}</body></html>"""
+_OPTOUT_FORM = """<h1>Unsubscribe</h1><p>Stop marketing e-mail to this address?</p>
+<form method="post"><button type="submit">Unsubscribe</button></form>"""
+_OPTOUT_DONE = "<h1>Unsubscribed</h1><p>You will receive no more marketing e-mail.</p>"
+_OPTOUT_BAD = "<h1>Link not valid</h1><p>This unsubscribe link is unknown or has expired.</p>"
+
+
+def _optout_token(request: web.Request) -> EmailToken | None:
+    try:
+        return verify_token(
+            request.match_info["token"],
+            request.app[SECRETS].tokens,
+            now=time.time(),
+            kind="optout",
+        )
+    except InvalidToken:
+        _reject(request, "bad_token")
+        return None
+
+
+def _page(body: str, status: int = 200) -> web.Response:
+    return web.Response(
+        text=_OPTOUT_PAGE.format(body=body),
+        status=status,
+        content_type="text/html",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def email_optout_page(request: web.Request) -> web.Response:
+    """GET /u/{token}: ask before opting out, since link scanners open every link they see."""
+    if _optout_token(request) is None:
+        return _page(_OPTOUT_BAD, 404)
+    return _page(_OPTOUT_FORM)
+
+
+async def email_optout(request: web.Request) -> web.Response:
+    """POST /u/{token}: opt out of marketing e-mail (also RFC 8058 one-click unsubscribe)."""
+    token = _optout_token(request)
+    if token is None:
+        return _page(_OPTOUT_BAD, 404)
+    hit = _request_hit(
+        request,
+        kind="consent",
+        source="email",
+        name="email_opt_out",
+        consent="",
+        campaign=token.campaign,
+        recipient=token.recipient,
+    )
+    accepted, _ = _record(request, hit)
+    if not accepted:
+        raise web.HTTPServiceUnavailable(text="retry later", headers={"Retry-After": "30"})
+    return _page(_OPTOUT_DONE)
+
+
 # --- consent ----------------------------------------------------------------------------------
 
 
@@ -368,5 +426,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/t.js", tracker)
     app.router.add_get("/o/{token}.gif", email_open)
     app.router.add_get("/c/{token}", email_click)
+    app.router.add_get("/u/{token}", email_optout_page)
+    app.router.add_post("/u/{token}", email_optout)
     app.router.add_get("/consent", consent_get)
     app.router.add_post("/consent", consent_post)

@@ -446,3 +446,29 @@ async def test_reverse_dns_names_arrive_without_delaying_the_first_hit(
             break
     assert rows[0]["host"] is None
     assert rows[-1]["host"] == "localhost"
+
+
+async def test_email_opt_out_asks_first_then_records_a_withdrawal(
+    collector: CollectorFactory,
+) -> None:
+    c = await collector()
+    token = sign_token(EmailToken("optout", "nov", "r" * 32, int(time.time()) + 60), _ring(c))
+    page = await c.client.get(f"/u/{token}")  # what a link scanner's prefetch does
+    assert page.status == 200 and '<form method="post">' in await page.text()
+    assert await c.rows() == []
+    done = await c.client.post(f"/u/{token}", data="List-Unsubscribe=One-Click")
+    assert done.status == 200 and "Unsubscribed" in await done.text()
+    [row] = await c.rows()
+    assert (row["kind"], row["name"], row["campaign"], row["recipient"]) == (
+        "consent",
+        "email_opt_out",
+        "nov",
+        "r" * 32,
+    )
+    assert (row["purposes"], row["consent_signal"]) == (["necessary"], "explicit")
+    click = sign_token(
+        EmailToken("click", "nov", "r" * 32, int(time.time()) + 60, "https://a.example/"), _ring(c)
+    )
+    for bad in (click, "forged"):
+        assert (await c.client.post(f"/u/{bad}")).status == 404
+    assert len(await c.rows()) == 1
