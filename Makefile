@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TEST_DEBS := clickhouse-server chromium nginx-light prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck pytest test-slow bench clean system-deps
+.PHONY: run test lint typecheck pytest test-slow bench bench-soak bench-deps clean system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -52,6 +52,24 @@ test: lint typecheck pytest
 
 test-slow: $(VENV)/.dev-deps system-deps
 	$(BIN)/pytest -m slow
+
+bench-deps: $(VENV)/.dev-deps
+	@missing=""; \
+	command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ] || missing="$$missing clickhouse-server"; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# Not part of `make test`: figures side by side with nginx and bare aiohttp (see BENCHMARKS.md).
+bench: bench-deps
+	$(BIN)/python -m bench.run
+
+bench-soak: bench-deps
+	$(BIN)/python -m bench.soak --minutes $(or $(MINUTES),10)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
