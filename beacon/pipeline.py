@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -89,6 +90,8 @@ class Enricher:
         self._visitor_key = visitor_key
         self._keep_full_ip = keep_full_ip
         self._max = max_field_length
+        # Parsing addresses with `ipaddress` was the costliest step per hit; they repeat.
+        self._addresses = functools.lru_cache(maxsize=65_536)(self._resolve)
 
     def decide(self, hit: Hit) -> ConsentDecision:
         """The consent decision for `hit`'s signals."""
@@ -96,14 +99,19 @@ class Enricher:
 
     def client_ip(self, hit: Hit) -> str:
         """The client's address, believing forwarding headers only from trusted proxies."""
-        return client_ip(hit.peer, hit.x_forwarded_for, hit.forwarded, self.trusted_proxies)
+        return self._addresses(hit.peer, hit.x_forwarded_for, hit.forwarded)[0]
+
+    def _resolve(self, peer: str, xff: str | None, forwarded: str | None) -> tuple[str, str]:
+        """The client's address, normalized, and its truncated form."""
+        ip = normalize_ip(client_ip(peer, xff, forwarded, self.trusted_proxies))
+        return ip, truncate_ip(ip)
 
     def build(self, hit: Hit, decision: ConsentDecision | None = None) -> Built:
         """Turn a hit into the event to store, keeping only what its consent allows."""
         cut = self._cut
         decision = decision or self.decide(hit)
         personal = decision.allows("personalization") and not hit.suppressed
-        ip = normalize_ip(self.client_ip(hit))
+        ip, truncated = self._addresses(hit.peer, hit.x_forwarded_for, hit.forwarded)
         device = self.user_agents.parse(hit.user_agent)
         automated = device.automated
         if hit.kind == "email_open" and not automated and is_generic_mail_fetcher(hit.user_agent):
@@ -131,7 +139,7 @@ class Enricher:
             ref_medium=ref.medium,
             ref_source=ref.source,
             ref_term=ref.term,
-            ip=ip if personal else truncate_ip(ip),
+            ip=ip if personal else truncated,
             ip_full=(ip or None) if self._keep_full_ip else None,
             host=cut(hit.host, 255) if hit.host else None,
             user_agent=cut(hit.user_agent, 512),

@@ -21,9 +21,20 @@ from beacon.pipeline import Enricher
 from beacon.referrer import ReferrerClassifier
 from beacon.useragent import UserAgentParser
 from collector import admin, collect
-from collector.appkeys import CONFIG, ENRICHER, METRICS, RDNS, SECRETS, STORE, TOKENS, WRITER
+from collector.appkeys import (
+    BATCHER,
+    CONFIG,
+    ENRICHER,
+    METRICS,
+    RDNS,
+    SECRETS,
+    STORE,
+    TOKENS,
+    WRITER,
+)
 from collector.auth import TokenStore
 from collector.background import background_ctx
+from collector.batching import TurnBatcher
 from collector.config import Config
 from collector.metrics import Metrics
 from collector.rdns import ReverseDNS
@@ -110,6 +121,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     metrics.watch_spool(spool, writer)
     app[WRITER] = writer
+    app[BATCHER] = TurnBatcher(writer)
     starting: asyncio.Task[None] | None = None
     try:
         await asyncio.to_thread(prepare_storage, store)

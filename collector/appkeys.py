@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from beacon.pipeline import Enricher
     from collector.auth import TokenStore
     from collector.background import Suppressed
+    from collector.batching import TurnBatcher
     from collector.config import Config
     from collector.metrics import Metrics
     from collector.rdns import ReverseDNS
@@ -26,3 +27,4 @@ ENRICHER: web.AppKey[Enricher] = web.AppKey("enricher")
 SECRETS: web.AppKey[Secrets] = web.AppKey("secrets")
 RDNS: web.AppKey[ReverseDNS | None] = web.AppKey("rdns")
 SUPPRESSED: web.AppKey[Suppressed] = web.AppKey("suppressed")
+BATCHER: web.AppKey[TurnBatcher] = web.AppKey("batcher")

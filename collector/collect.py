@@ -19,7 +19,7 @@ from beacon.gif import TRANSPARENT_GIF
 from beacon.payload import BeaconEvent, event_name, parse_body, screen_size
 from beacon.pipeline import Hit, visitor_pseudonym
 from beacon.tokens import EmailToken, verify_token
-from collector.appkeys import CONFIG, ENRICHER, METRICS, RDNS, SECRETS, SUPPRESSED, WRITER
+from collector.appkeys import BATCHER, CONFIG, ENRICHER, METRICS, RDNS, SECRETS, SUPPRESSED
 
 MAX_BEACON_BYTES = 64 * 1024
 CONSENT_COOKIE = "ashiato_consent"
@@ -68,14 +68,14 @@ def _site_allowed(request: web.Request, site: str) -> bool:
     return not sites or site in sites
 
 
-def _record(
+async def _record(
     request: web.Request, hit: Hit, decision: ConsentDecision | None = None
 ) -> tuple[bool, str]:
-    """Enrich and queue a hit; returns whether it was accepted and the visitor cookie to keep."""
-    return _record_many(request, [hit], decision)
+    """Enrich and spool a hit; returns whether it was accepted and the visitor cookie to keep."""
+    return await _record_many(request, [hit], decision)
 
 
-def _record_many(
+async def _record_many(
     request: web.Request, hits: list[Hit], decision: ConsentDecision | None = None
 ) -> tuple[bool, str]:
     """Enrich hits from one request and queue them together (all accepted, or none)."""
@@ -102,7 +102,7 @@ def _record_many(
         rows.append(event.to_row())
         kinds.append((hit.kind, event.retention_class))
     metrics.enrich_seconds.observe((time.perf_counter() - started) / len(hits))
-    accepted = request.app[WRITER].submit(rows)
+    accepted = await request.app[BATCHER].submit(rows)
     for kind, retention in kinds:
         if accepted:
             metrics.hits.labels(kind, retention).inc()
@@ -188,7 +188,7 @@ async def pixel(request: web.Request) -> web.Response:
         screen=screen_size(query.get("sw"), query.get("sh")),
         consent=query.get("c"),
     )
-    accepted, visitor = _record(request, hit)
+    accepted, visitor = await _record(request, hit)
     if accepted:
         _set_cookies(request, response, visitor)
     return response
@@ -209,7 +209,7 @@ async def beacon(request: web.Request) -> web.Response:
             raise web.HTTPBadRequest(text=f"unknown site {item.site[:64]!r}")
     # The whole batch is accepted or refused together, so a client retrying after a 503 never
     # stores an event twice, and a refusal is counted once per event.
-    accepted, visitor = _record_many(request, [_beacon_hit(request, item) for item in events])
+    accepted, visitor = await _record_many(request, [_beacon_hit(request, item) for item in events])
     if not accepted:
         raise web.HTTPServiceUnavailable(
             text="collector is overloaded; retry later", headers={"Retry-After": "30"}
@@ -278,7 +278,7 @@ async def email_open(request: web.Request) -> web.Response:
         campaign=token.campaign,
         recipient=token.recipient,
     )
-    _record(request, hit)
+    await _record(request, hit)
     return _gif()
 
 
@@ -300,7 +300,7 @@ async def email_click(request: web.Request) -> web.Response:
         target_url=token.url,
         url=token.url,
     )
-    _record(request, hit)
+    await _record(request, hit)
     raise web.HTTPFound(token.url, headers={"Cache-Control": "no-store"})
 
 
@@ -356,7 +356,7 @@ async def email_optout(request: web.Request) -> web.Response:
         campaign=token.campaign,
         recipient=token.recipient,
     )
-    accepted, _ = _record(request, hit)
+    accepted, _ = await _record(request, hit)
     if not accepted:
         raise web.HTTPServiceUnavailable(text="retry later", headers={"Retry-After": "30"})
     return _page(_OPTOUT_DONE)
@@ -400,7 +400,7 @@ async def consent_post(request: web.Request) -> web.Response:
     hit = _request_hit(request, kind="consent", source="consent", consent=value, site=site)
     decision = request.app[ENRICHER].decide(hit)
     hit = replace(hit, name="grant" if len(decision.purposes) > 1 else "withdraw")
-    accepted, visitor = _record(request, hit, decision)
+    accepted, visitor = await _record(request, hit, decision)
     if not accepted:
         raise web.HTTPServiceUnavailable(text="retry later", headers={"Retry-After": "30"})
     response = web.json_response({"purposes": list(decision.purposes), "signal": decision.signal})

@@ -155,8 +155,12 @@ class BatchWriter:
             log.error("could not spool %d rows: %s", len(rows), exc)
             self._observer.dropped(len(rows), "spool_error")
             return False
-        with self._cond:
-            self._cond.notify_all()
+        # Wake the writer for a full batch or to start timing a new one, not for every hit: a
+        # wake-up per hit cost a context switch per hit.
+        unread = spool.pending()[0]
+        if unread >= self._max_rows or unread == len(rows):  # full, or the first of a batch
+            with self._cond:
+                self._cond.notify_all()
         return True
 
     def flush(self, timeout: float = 30.0) -> bool:
