@@ -101,17 +101,19 @@ class Enricher:
         """The client's address, believing forwarding headers only from trusted proxies."""
         return self._addresses(hit.peer, hit.x_forwarded_for, hit.forwarded)[0]
 
-    def _resolve(self, peer: str, xff: str | None, forwarded: str | None) -> tuple[str, str]:
-        """The client's address, normalized, and its truncated form."""
+    def _resolve(
+        self, peer: str, xff: str | None, forwarded: str | None
+    ) -> tuple[str, str, GeoInfo]:
+        """The client's address, normalized, its truncated form, and where it is."""
         ip = normalize_ip(client_ip(peer, xff, forwarded, self.trusted_proxies))
-        return ip, truncate_ip(ip)
+        return ip, truncate_ip(ip), self.geo.lookup(ip) if ip else _NO_GEO
 
     def build(self, hit: Hit, decision: ConsentDecision | None = None) -> Built:
         """Turn a hit into the event to store, keeping only what its consent allows."""
         cut = self._cut
         decision = decision or self.decide(hit)
         personal = decision.allows("personalization") and not hit.suppressed
-        ip, truncated = self._addresses(hit.peer, hit.x_forwarded_for, hit.forwarded)
+        ip, truncated, geo = self._addresses(hit.peer, hit.x_forwarded_for, hit.forwarded)
         device = self.user_agents.parse(hit.user_agent)
         automated = device.automated
         if hit.kind == "email_open" and not automated and is_generic_mail_fetcher(hit.user_agent):
@@ -119,7 +121,6 @@ class Enricher:
         elif hit.kind == "email_click" and device.device == "bot" and not automated:
             automated = "link_scanner"
         ref = self.referrers.classify(cut(hit.referrer), cut(hit.url))
-        geo = self.geo.lookup(ip) if ip else _NO_GEO
         # A consent change keeps the browser's pseudonym even when it withdraws: the record of
         # the withdrawal is what stops any later linking of that visitor.
         keeps_visitor = personal or (hit.kind == "consent" and not hit.suppressed)

@@ -6,6 +6,7 @@ dict at start-up and a lookup costs a handful of dict probes per host, whatever 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -220,10 +221,13 @@ class ReferrerClassifier:
         for source, patterns in _WEBMAIL_SITES:
             rules.update(dict.fromkeys(patterns, _Site("email", source)))
         self._rules = rules
+        # Referrers repeat (search result pages, social sites, the site's own pages); parsing and
+        # decoding one costs tens of microseconds on every hit.
+        self._referrer_info = functools.lru_cache(maxsize=32_768)(self._from_referrer)
 
     def classify(self, referrer: str, page_url: str = "") -> ReferrerInfo:
         """Say which channel, site and keyword brought a visitor to `page_url`."""
-        seen = self._from_referrer(referrer[:MAX_REFERRER_LENGTH].strip())
+        seen = self._referrer_info(referrer[:MAX_REFERRER_LENGTH].strip())
         if seen.medium == "internal" or "?" not in page_url:
             return seen
         campaign = _campaign(page_url[:MAX_REFERRER_LENGTH])

@@ -116,8 +116,9 @@ class NativeBackend:
         if dedup_token and self.capabilities.dedup_token:
             settings["insert_deduplication_token"] = dedup_token
         sql = f"INSERT INTO {check_identifier(table)} ({columns_clause(columns)}) VALUES"
-        data = [tuple(row[c] for c in columns) for row in rows]
-        self._run(sql, data, settings=settings)
+        # Column by column: one pass per column here, and the driver skips its own transpose.
+        data = [[row[c] for row in rows] for c in columns]
+        self._run(sql, data, settings=settings, columnar=True)
 
     def close(self) -> None:
         """Close the connection."""
