@@ -67,6 +67,7 @@ bench-deps: $(VENV)/.dev-deps
 # Not part of `make test`: figures side by side with nginx and bare aiohttp (see BENCHMARKS.md).
 bench: bench-deps
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.ingest
 
 bench-soak: bench-deps
 	$(BIN)/python -m bench.soak --minutes $(or $(MINUTES),10)
