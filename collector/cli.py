@@ -21,7 +21,7 @@ from collector import logsafety, privacy_cli, spool_cli
 from collector.adminclient import CommandError, call_admin_api
 from collector.auth import SCOPES, TokenStore
 from collector.config import Config, ConfigError, load_config, store_for
-from collector.secrets import load_secrets
+from collector.secrets import load_secrets, retire_visitor_key, rotate_token_key
 from collector.settings import SETTINGS
 from storage.backend import QueryResult, connection
 from storage.errors import StorageError, StoreInUse
@@ -219,6 +219,24 @@ def cmd_token(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+# --- keys -----------------------------------------------------------------------------------
+
+
+def cmd_keys(args: argparse.Namespace, config: Config) -> int:
+    """Rotate the e-mail token key, or retire the visitor pseudonym key."""
+    if args.action == "rotate-tokens":
+        key_id = rotate_token_key(config.data_dir)
+        print(f"new e-mail tokens are signed with key {key_id}; links already sent keep working")
+    else:
+        retire_visitor_key(config.data_dir)
+        print(
+            "the visitor key is replaced and the old one is gone: stored visitor ids can no "
+            "longer be linked to any browser"
+        )
+    print(f"restart every collector, and copy {config.data_dir / 'keys.json'} to each of them")
+    return 0
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -247,6 +265,18 @@ def build_parser() -> argparse.ArgumentParser:
     spool_sub.add_parser("status", parents=[common], help="rows waiting, per worker")
     spool_sub.add_parser("dead-letters", parents=[common], help="batches ClickHouse refused")
     spool_sub.add_parser("redrive", parents=[common], help="insert dead letters again")
+    keys = sub.add_parser("keys", help="rotate or retire the keys in keys.json")
+    keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    keys_sub.add_parser(
+        "rotate-tokens",
+        parents=[common],
+        help="sign new e-mail tokens with a new key (old ones still verify)",
+    )
+    keys_sub.add_parser(
+        "retire-visitor-key",
+        parents=[common],
+        help="replace the visitor pseudonym key so old visitor ids are unlinkable",
+    )
     ingest = sub.add_parser(
         "ingest-log", parents=[common], help="read web-server access logs into the store"
     )
@@ -298,6 +328,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             "sql": lambda: cmd_sql(args, config, env),
             "admin-token": lambda: cmd_admin_token(args, config),
             "token": lambda: cmd_token(args, config),
+            "keys": lambda: cmd_keys(args, config),
             "ingest-log": lambda: cmd_ingest_log(args, config, env),
             "spool": lambda: spool_cli.run(args, config, env),
             **{

@@ -75,3 +75,16 @@ def rotate_token_key(data_dir: Path) -> str:
     doc["token_current"] = key_id
     _write(path, doc)
     return key_id
+
+
+def retire_visitor_key(data_dir: Path) -> None:
+    """Replace the visitor pseudonym key, keeping no copy of the old one.
+
+    Visitor ids stored so far can then no longer be matched to any cookie: a browser seen again
+    gets a new, unrelated id. Collectors pick the new key up when they restart.
+    """
+    load_secrets(data_dir)
+    path = data_dir / KEYS_FILE
+    doc = json.loads(path.read_text())
+    doc["visitor_key"] = _new_key()
+    _write(path, doc)

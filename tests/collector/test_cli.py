@@ -235,3 +235,18 @@ def test_privacy_commands_as_a_privacy_officer_runs_them(served: Served, tmp_pat
     assert "export" in actions and "erase" in actions
     missing = run_cli("subject", "erase", "--data-dir", data, "--reason", "x")
     assert missing.returncode == 1 and "name the subject" in missing.stderr
+
+
+def test_key_rotation_and_retirement(tmp_path: Path) -> None:
+    from collector.secrets import load_secrets
+
+    data = tmp_path / "var"
+    before = load_secrets(data)
+    rotated = run_cli("keys", "rotate-tokens", "--data-dir", str(data), check=True)
+    assert "key k2" in rotated.stdout
+    after = load_secrets(data)
+    assert after.tokens.current == "k2" and set(after.tokens.keys) == {"k1", "k2"}
+    run_cli("keys", "retire-visitor-key", "--data-dir", str(data), check=True)
+    retired = load_secrets(data)
+    assert retired.visitor_key != before.visitor_key
+    assert before.visitor_key.hex() not in (data / "keys.json").read_text()
