@@ -24,6 +24,13 @@ _ESCAPES = {
     "\a": "\\a",
     "\v": "\\v",
 }
+# Table functions that reach outside the database (files, URLs, other servers, programs).
+_OUTSIDE = re.compile(
+    r"\b(file|url|s3|s3Cluster|gcs|azureBlobStorage|hdfs|remote|remoteSecure|cluster"
+    r"|clusterAllReplicas|executable|mysql|postgresql|sqlite|mongodb|redis|jdbc|odbc|input"
+    r"|deltaLake|iceberg|hudi)\s*\(",
+    re.I,
+)
 _READ_STATEMENTS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN"})
 
 
@@ -80,6 +87,11 @@ def check_read_only(sql: str) -> None:
     # The embedded engine cannot pin readonly per query, so a query may not lift it either.
     if re.search(r"\breadonly\b", body, flags=re.I):
         raise ReadOnlyViolation("the readonly setting cannot be changed here")
+    outside = _OUTSIDE.search(body)
+    if outside:
+        raise ReadOnlyViolation(
+            f"table function {outside.group(1)}() reaches outside the database; not allowed here"
+        )
 
 
 def _strip_literals(sql: str) -> str:

@@ -221,6 +221,9 @@ def test_hostile_values_are_parameterized_and_identifiers_refused(migrated: Stor
         "SELECT 1; DROP TABLE events_data",
         "SELECT * FROM events SETTINGS readonly = 0",
         "/* SELECT */ TRUNCATE TABLE events_data",
+        "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+        "SELECT * FROM url('http://127.0.0.1:1/', 'CSV', 'a String')",
+        "WITH x AS (SELECT * FROM remote('127.0.0.1', system.one)) SELECT * FROM x",
     ],
 )
 def test_read_only_queries_refuse_writes(migrated: Store, sql: str) -> None:
