@@ -1,0 +1,168 @@
+"""What every collection endpoint shares: reading a hit from a request, recording it,
+cookies, limits and CORS. Handlers stay thin: read the request, call these, answer."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import replace
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from beacon.consent import ConsentDecision
+from beacon.gif import TRANSPARENT_GIF
+from beacon.pipeline import Hit, visitor_pseudonym
+from collector.appkeys import BATCHER, CONFIG, ENRICHER, METRICS, RDNS, SECRETS, SUPPRESSED
+
+MAX_BEACON_BYTES = 64 * 1024
+CONSENT_COOKIE = "ashiato_consent"
+VISITOR_COOKIE = "ashiato_vid"
+_GIF_HEADERS = {
+    "Content-Type": "image/gif",
+    "Cache-Control": "no-store, max-age=0",
+}
+_TRACKER = resources.files("collector").joinpath("static/t.js")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def gif() -> web.Response:
+    return web.Response(body=TRANSPARENT_GIF, headers=_GIF_HEADERS)
+
+
+def request_hit(request: web.Request, **values: Any) -> Hit:
+    """The facts every hit shares, read from the request."""
+    headers = request.headers
+    cookies = request.cookies
+    rfc7239 = request.app[CONFIG].collection.forwarded_header == "forwarded"
+    explicit = values.pop("consent", None)
+    if explicit is None:
+        explicit = cookies.get(CONSENT_COOKIE)
+    return Hit(
+        ts_ms=now_ms(),
+        peer=request.remote or "",
+        user_agent=headers.get("User-Agent", ""),
+        accept_language=headers.get("Accept-Language", ""),
+        # Only the header the trusted proxies set counts; a client could send the other one.
+        x_forwarded_for=headers.get("X-Forwarded-For") if rfc7239 is False else None,
+        forwarded=headers.get("Forwarded") if rfc7239 else None,
+        gpc=headers.get("Sec-GPC", "").strip() == "1",
+        dnt=headers.get("DNT", "").strip() == "1",
+        consent=explicit,
+        visitor_cookie=cookies.get(VISITOR_COOKIE, ""),
+        **values,
+    )
+
+
+def site_allowed(request: web.Request, site: str) -> bool:
+    sites = request.app[CONFIG].collection.sites
+    return not sites or site in sites
+
+
+async def record(
+    request: web.Request, hit: Hit, decision: ConsentDecision | None = None
+) -> tuple[bool, str]:
+    """Enrich and spool a hit; returns whether it was accepted and the visitor cookie to keep."""
+    return await record_many(request, [hit], decision)
+
+
+async def record_many(
+    request: web.Request, hits: list[Hit], decision: ConsentDecision | None = None
+) -> tuple[bool, str]:
+    """Enrich hits from one request and queue them together (all accepted, or none)."""
+    enricher = request.app[ENRICHER]
+    metrics = request.app[METRICS]
+    suppressed = request.app[SUPPRESSED].subjects
+    rdns = request.app[RDNS]
+    started = time.perf_counter()
+    rows, kinds = [], []
+    cookie = hits[0].visitor_cookie
+    decided = decision
+    for hit in hits:
+        decided = decision or enricher.decide(hit)
+        if decided.allows("personalization") and not cookie:
+            # The first hit of a browser that allows it: this id is its new cookie.
+            cookie = secrets.token_urlsafe(16)
+        if cookie != hit.visitor_cookie:
+            hit = replace(hit, visitor_cookie=cookie)
+        if suppressed and is_suppressed(request, hit, suppressed):
+            hit = replace(hit, suppressed=True)
+        if rdns is not None and hit.host is None:
+            hit = replace(hit, host=rdns.cached(enricher.client_ip(hit)))
+        event = enricher.build(hit, decided).event
+        rows.append(event.to_row())
+        kinds.append((hit.kind, event.retention_class))
+    metrics.enrich_seconds.observe((time.perf_counter() - started) / len(hits))
+    accepted = await request.app[BATCHER].submit(rows)
+    for kind, retention in kinds:
+        if accepted:
+            metrics.hits.labels(kind, retention).inc()
+        else:
+            metrics.rejected.labels("not_accepted").inc()
+    keep = decided is not None and decided.allows("personalization")
+    return accepted, cookie if keep else ""
+
+
+def is_suppressed(request: web.Request, hit: Hit, suppressed: frozenset[tuple[str, str]]) -> bool:
+    """True when the hit's visitor or e-mail recipient may not be processed further."""
+    if hit.recipient and ("recipient", hit.recipient) in suppressed:
+        return True
+    if not hit.visitor_cookie:
+        return False
+    visitor = visitor_pseudonym(hit.visitor_cookie, request.app[SECRETS].visitor_key)
+    return ("visitor", visitor) in suppressed
+
+
+def set_cookies(request: web.Request, response: web.StreamResponse, visitor: str) -> None:
+    """Keep the visitor cookie only while consent allows it; drop it once it does not."""
+    consent = request.app[CONFIG].consent
+    if visitor:
+        if request.cookies.get(VISITOR_COOKIE) != visitor:
+            response.set_cookie(
+                VISITOR_COOKIE,
+                visitor,
+                max_age=consent.cookie_days * 86400,
+                secure=consent.cookie_secure,
+                httponly=True,
+                samesite="Lax",
+                path="/",
+            )
+    elif VISITOR_COOKIE in request.cookies:
+        response.del_cookie(VISITOR_COOKIE, path="/")
+
+
+def reject(request: web.Request, reason: str) -> None:
+    request.app[METRICS].rejected.labels(reason).inc()
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The body, or 413 once it grows past `limit` (declared or streamed)."""
+    if request.content_length is not None and request.content_length > limit:
+        reject(request, "too_large")
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=limit, actual_size=request.content_length, text="body larger than 64 KiB"
+        )
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        reject(request, "too_large")
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=limit, actual_size=len(body), text="body larger than 64 KiB"
+        )
+    return body
+
+
+def allow_origin(request: web.Request, response: web.StreamResponse) -> None:
+    """Let the tracked sites' pages read answers and keep cookies on cross-origin calls."""
+    origin = request.headers.get("Origin", "")
+    if not origin:
+        return
+    own = request.app[CONFIG].collection.own_hosts
+    host = origin.split("://", 1)[-1].split(":", 1)[0].lower()
+    if not own or host in own or host.removeprefix("www.") in own:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Vary"] = "Origin"
