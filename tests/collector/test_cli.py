@@ -250,3 +250,32 @@ def test_key_rotation_and_retirement(tmp_path: Path) -> None:
     retired = load_secrets(data)
     assert retired.visitor_key != before.visitor_key
     assert before.visitor_key.hex() not in (data / "keys.json").read_text()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "serve",
+        "migrate",
+        "sql",
+        "ingest-log",
+        "subject erase",
+        "subject export",
+        "retention run",
+        "report",
+        "audit",
+        "spool status",
+        "token click",
+        "token optout",
+        "keys rotate-tokens",
+        "admin-token create",
+        "provision record",
+    ],
+)
+def test_every_command_documents_itself(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from collector.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command.split(), "--help"], env={})
+    assert exit_info.value.code == 0
+    assert "usage: ashiato" in capsys.readouterr().out
