@@ -154,8 +154,15 @@ class Spool:
             if size > HEADER_SIZE and size + len(blob) > self._segment_bytes:
                 self._roll()
             self._make_room(len(blob))
-            segment = self._writable()
-            self._write(blob, segment.size)
+            try:
+                segment = self._writable()
+                self._write(blob, segment.size)
+            except SpoolFull:
+                # The disk is full; acknowledged records may be what fills it: free them, retry.
+                if not self._free_acked():
+                    raise
+                segment = self._writable()
+                self._write(blob, segment.size)
             segment.size += len(blob)
             if self._unacked == 0:
                 self._head_acked = now_ms / 1000
@@ -171,12 +178,18 @@ class Spool:
     def _make_room(self, needed: int) -> None:
         if self._bytes() + needed + HEADER_SIZE <= self._max_bytes:
             return
+        self._free_acked()
+        if self._bytes() + needed + HEADER_SIZE > self._max_bytes:
+            raise SpoolFull(f"the spool {self.directory} is full ({self._max_bytes} bytes)")
+
+    def _free_acked(self) -> bool:
+        """Delete the segments holding only acknowledged records; True if any was deleted."""
+        before = len(self._segments)
         # Acknowledged records in the active segment still take space until it is deleted.
         if self._active is not None and self._acked >= Position(self._active, self._tail_size()):
             self._roll()
             self._release(self._settle(self._acked))
-        if self._bytes() + needed + HEADER_SIZE > self._max_bytes:
-            raise SpoolFull(f"the spool {self.directory} is full ({self._max_bytes} bytes)")
+        return len(self._segments) < before
 
     def _writable(self) -> Segment:
         if self._active is not None:
@@ -279,7 +292,17 @@ class Spool:
             self._acked = settled
             self._read = max(self._read, settled)
             self._head_acked = None
-            write_checkpoint(self.directory, settled, durable=self.fsync != "never")
+            durable = self.fsync != "never"
+            try:
+                write_checkpoint(self.directory, settled, durable=durable)
+            except OSError as exc:
+                if exc.errno not in _FULL_ERRNOS:
+                    raise
+                # No room for the checkpoint, perhaps because acknowledged segments fill the
+                # disk: delete them first (a stale checkpoint only means a replay), then retry.
+                self._free_acked()
+                self._release(settled)
+                write_checkpoint(self.directory, settled, durable=durable)
             self._release(settled)
 
     def rewind(self) -> None:

@@ -151,7 +151,8 @@ class BatchWriter:
         except SpoolFull:
             self._observer.dropped(len(rows), "spool_full")
             return False
-        except (StorageError, TypeError, ValueError) as exc:
+        except (StorageError, OSError, TypeError, ValueError) as exc:
+            # OSError: an fsync refused by the disk (ENOSPC on NFS or thin storage).
             log.error("could not spool %d rows: %s", len(rows), exc)
             self._observer.dropped(len(rows), "spool_error")
             return False
