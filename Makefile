@@ -50,7 +50,10 @@ pytest: $(VENV)/.dev-deps system-deps
 
 test: lint typecheck pytest
 
+# Soak variants and the replicated cluster (Debian's zookeeperd) are left out of `make test`.
 test-slow: $(VENV)/.dev-deps system-deps
+	@[ -d /usr/share/zookeeper ] || { $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q zookeeperd; }
 	$(BIN)/pytest -m slow
 
 bench-deps: $(VENV)/.dev-deps

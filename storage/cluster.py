@@ -4,7 +4,8 @@ Collectors write through the Distributed tables (synchronously, so an insert is 
 once every shard has its rows) and read through them and the `events` view. What must run where
 the rows are — mutations, partition drops, OPTIMIZE, and the `system.parts`/`system.mutations`
 lookups that follow them — is sent to one replica of every shard, against the `_local` tables.
-Replication then carries it to the other replicas.
+Replication then carries it to the other replicas, so those lookups ask every replica: a
+delete is done, and an old part gone, only once it is so on each of them.
 """
 
 from __future__ import annotations
@@ -57,9 +58,17 @@ class ClusterBackend:
 
     kind = "server"
 
-    def __init__(self, entry: NativeBackend, shards: Sequence[NativeBackend]) -> None:
+    def __init__(
+        self,
+        entry: NativeBackend,
+        shards: Sequence[NativeBackend],
+        replicas: Sequence[Sequence[NativeBackend]] = (),
+    ) -> None:
         self._entry = entry
         self._shards = list(shards)
+        # Every replica of each shard, for system.parts/system.mutations: a mutation or a part's
+        # removal is done only once each replica has it, and Distributed reads any replica.
+        self._replicas = [list(r) for r in replicas] or [[shard] for shard in self._shards]
         self.database = entry.database
         self.capabilities = entry.capabilities
 
@@ -75,7 +84,7 @@ class ClusterBackend:
     def query(
         self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
     ) -> QueryResult:
-        """Through the Distributed tables, except parts and mutations: those of every shard."""
+        """Through the Distributed tables, except parts and mutations: those of every replica."""
         if not _SYSTEM_TABLES.search(sql):
             return self._entry.query(sql, params, read_only=read_only)
         local_params = {
@@ -84,9 +93,12 @@ class ClusterBackend:
         }
         rows: list[tuple[Any, ...]] = []
         result = None
-        for shard in self._shards:
-            result = shard.query(sql, local_params, read_only=read_only)
-            rows.extend(result.rows)
+        for replicas in self._replicas:
+            shard_rows: list[tuple[Any, ...]] = []
+            for replica in replicas:
+                result = replica.query(sql, local_params, read_only=read_only)
+                shard_rows.extend(r for r in result.rows if r not in shard_rows)
+            rows.extend(shard_rows)  # replicas that agree give their shard's rows once
         assert result is not None
         return QueryResult(result.columns, result.types, rows)
 
@@ -105,7 +117,7 @@ class ClusterBackend:
 
     def close(self) -> None:
         """Close every connection."""
-        for backend in (self._entry, *self._shards):
+        for backend in (self._entry, *self._shards, *(b for r in self._replicas for b in r)):
             backend.close()
 
 
@@ -159,14 +171,21 @@ class ClusterStore:
             store.ensure_database()
 
     def connect(self) -> ClusterBackend:
-        """The entry node and one replica per shard."""
+        """The entry node, one replica per shard, and every replica (connected when used)."""
+        nodes = self.nodes()
         shards: dict[int, Node] = {}
-        for node in self.nodes():
+        replicas: dict[int, list[NativeBackend]] = {}
+        for node in nodes:
             shards.setdefault(node.shard, node)
         entry = self._entry.connect()
+        for node in nodes:
+            # Given the capabilities, a backend connects on its first query.
+            url = _with_host(self.url, node.host, node.port)
+            replicas.setdefault(node.shard, []).append(NativeBackend(url, entry.capabilities))
         return ClusterBackend(
             entry,
             [NativeBackend(_with_host(self.url, n.host, n.port)) for n in shards.values()],
+            list(replicas.values()),
         )
 
     def close(self) -> None:
