@@ -17,14 +17,21 @@ from collector.hits import (
 )
 
 
-async def email_open(request: web.Request) -> web.Response:
-    """GET /o/{token}.gif: record an e-mail open; a bad token still gets the GIF."""
+def _token(request: web.Request, kind: str) -> EmailToken | None:
+    """The request's valid token of `kind`, or None (counted) for a forged or expired one."""
     try:
-        token = verify_token(
-            request.match_info["token"], request.app[SECRETS].tokens, now=time.time(), kind="open"
+        return verify_token(
+            request.match_info["token"], request.app[SECRETS].tokens, now=time.time(), kind=kind
         )
     except InvalidToken:
         reject(request, "bad_token")
+        return None
+
+
+async def email_open(request: web.Request) -> web.Response:
+    """GET /o/{token}.gif: record an e-mail open; a bad token still gets the GIF."""
+    token = _token(request, "open")
+    if token is None:
         return gif()
     hit = request_hit(
         request,
@@ -39,13 +46,9 @@ async def email_open(request: web.Request) -> web.Response:
 
 async def email_click(request: web.Request) -> web.Response:
     """GET /c/{token}: record a click and redirect to the URL inside a valid token only."""
-    try:
-        token = verify_token(
-            request.match_info["token"], request.app[SECRETS].tokens, now=time.time(), kind="click"
-        )
-    except InvalidToken:
-        reject(request, "bad_token")
-        raise web.HTTPNotFound(text="unknown or expired link") from None
+    token = _token(request, "click")
+    if token is None:
+        raise web.HTTPNotFound(text="unknown or expired link")
     hit = request_hit(
         request,
         kind="email_click",
@@ -68,19 +71,6 @@ _OPTOUT_DONE = "<h1>Unsubscribed</h1><p>You will receive no more marketing e-mai
 _OPTOUT_BAD = "<h1>Link not valid</h1><p>This unsubscribe link is unknown or has expired.</p>"
 
 
-def _optout_token(request: web.Request) -> EmailToken | None:
-    try:
-        return verify_token(
-            request.match_info["token"],
-            request.app[SECRETS].tokens,
-            now=time.time(),
-            kind="optout",
-        )
-    except InvalidToken:
-        reject(request, "bad_token")
-        return None
-
-
 def _page(body: str, status: int = 200) -> web.Response:
     return web.Response(
         text=_OPTOUT_PAGE.format(body=body),
@@ -92,14 +82,14 @@ def _page(body: str, status: int = 200) -> web.Response:
 
 async def email_optout_page(request: web.Request) -> web.Response:
     """GET /u/{token}: ask before opting out, since link scanners open every link they see."""
-    if _optout_token(request) is None:
+    if _token(request, "optout") is None:
         return _page(_OPTOUT_BAD, 404)
     return _page(_OPTOUT_FORM)
 
 
 async def email_optout(request: web.Request) -> web.Response:
     """POST /u/{token}: opt out of marketing e-mail (also RFC 8058 one-click unsubscribe)."""
-    token = _optout_token(request)
+    token = _token(request, "optout")
     if token is None:
         return _page(_OPTOUT_BAD, 404)
     hit = request_hit(
