@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import sys
@@ -23,6 +24,7 @@ from collector.auth import SCOPES, TokenStore
 from collector.config import Config, ConfigError, load_config, store_for
 from collector.secrets import load_secrets, retire_visitor_key, rotate_token_key
 from collector.settings import SETTINGS
+from storage import audit
 from storage.backend import QueryResult, connection
 from storage.errors import StorageError, StoreInUse
 
@@ -143,6 +145,13 @@ def cmd_sql(args: argparse.Namespace, config: Config, env: Mapping[str, str]) ->
                 prepare_storage(store)
             with connection(store) as backend:
                 result = backend.query(args.query, read_only=True)
+                # The same trail as through the admin API: a query may read personal data.
+                audit.record(
+                    backend,
+                    audit.AuditEntry(
+                        f"cli:{getpass.getuser()}", "sql", rows=len(result.rows), detail=args.query
+                    ),
+                )
         finally:
             store.close()
     print_result(result, args.format)

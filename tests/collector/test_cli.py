@@ -141,6 +141,10 @@ def test_sql_and_migrate_against_a_clickhouse_server(
     assert "schema is current" in again.stdout
     result = run_cli("sql", "--clickhouse-url", url, "SELECT count() FROM events", check=True)
     assert result.stdout.splitlines() == ["count()", "0"]
+    trail = run_cli(
+        "sql", "--clickhouse-url", url, "SELECT actor, detail FROM audit_log", check=True
+    )
+    assert "\tSELECT count() FROM events" in trail.stdout and "cli:" in trail.stdout
     refused = run_cli("sql", "--clickhouse-url", url, "TRUNCATE TABLE events_data")
     assert refused.returncode == 1 and "only reading statements" in refused.stderr
 
