@@ -23,6 +23,7 @@ from storage.schema import EVENTS_TABLE
 from storage.spool import Position, Spool, SpoolFull
 from storage.writer import BatchWriter
 from tests.clickhouse_server import free_port
+from tests.storage.test_writer import Recorder
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 NO_BOUND = 1 << 40  # the spool's own size bound must never be what refuses here
@@ -232,22 +233,6 @@ def test_acknowledged_records_that_fill_the_disk_make_room_again(
     with Spool(directory, max_bytes=NO_BOUND) as spool:
         assert spool.stats().corrupt == 0
         assert _read_all(spool) == [_record(5000, 1000)]
-
-
-class Recorder:
-    """Collects the drops the writer reports."""
-
-    def __init__(self) -> None:
-        self.drops: list[tuple[int, str]] = []
-
-    def inserted(self, rows: int, seconds: float) -> None:
-        pass
-
-    def retried(self, reason: str) -> None:
-        pass
-
-    def dropped(self, rows: int, reason: str) -> None:
-        self.drops.append((rows, reason))
 
 
 def test_the_writer_counts_a_full_disk_as_spool_full_instead_of_raising(disk: SmallDisk) -> None:

@@ -14,24 +14,7 @@ from storage.schema import EVENTS_TABLE, migrate
 from storage.spool import Spool
 from storage.writer import BatchWriter
 from tests.clickhouse_server import ClickHouseServer, free_port
-
-
-class Recorder:
-    """Collects what the writer reports."""
-
-    def __init__(self) -> None:
-        self.batches: list[int] = []
-        self.drops: list[tuple[int, str]] = []
-        self.retries = 0
-
-    def inserted(self, rows: int, seconds: float) -> None:
-        self.batches.append(rows)
-
-    def retried(self, reason: str) -> None:
-        self.retries += 1
-
-    def dropped(self, rows: int, reason: str) -> None:
-        self.drops.append((rows, reason))
+from tests.storage.test_writer import Recorder
 
 
 def _rows(n: int, start: int = 0) -> list[dict[str, object]]:
