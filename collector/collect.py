@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
 from aiohttp import web
@@ -23,7 +24,11 @@ from collector.hits import (
     site_allowed,
 )
 
-_TRACKER = resources.files("collector").joinpath("static/t.js")
+
+@functools.cache
+def _tracker_script() -> bytes:
+    """The tracker, read from the package once rather than on every request."""
+    return resources.files("collector").joinpath("static/t.js").read_bytes()
 
 
 async def pixel(request: web.Request) -> web.Response:
@@ -101,7 +106,7 @@ def _beacon_hit(request: web.Request, item: BeaconEvent) -> Hit:
 async def tracker(request: web.Request) -> web.Response:
     """GET /t.js: the tracker script, cacheable."""
     return web.Response(
-        body=_TRACKER.read_bytes(),
+        body=_tracker_script(),
         headers={
             "Content-Type": "application/javascript; charset=utf-8",
             "Cache-Control": "public, max-age=3600",
