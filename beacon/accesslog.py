@@ -21,7 +21,7 @@ from operator import itemgetter
 from types import MappingProxyType
 from typing import Final
 
-from beacon.errors import BeaconError
+from ashiato.beacon.errors import BeaconError
 
 __all__ = [
     "PRESETS",

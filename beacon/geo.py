@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import maxminddb
 from maxminddb.types import Record
 
-from beacon.errors import BeaconError
-from beacon.netaddr import normalize_ip
+from ashiato.beacon.errors import BeaconError
+from ashiato.beacon.netaddr import normalize_ip
 
 # Ranges that never appear in a geo database; answering them locally skips the tree walk.
 # Documentation ranges (TEST-NET, 2001:db8::/32) are left to the database on purpose so

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from beacon.errors import InvalidInput
+from ashiato.beacon.errors import InvalidInput
 
 MAX_EVENTS = 25
 _NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")

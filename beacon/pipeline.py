@@ -9,13 +9,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from beacon.consent import ConsentDecision, ConsentPolicy, decide, retention_class
-from beacon.event import Event
-from beacon.geo import GeoInfo, GeoLookup
-from beacon.language import primary_language
-from beacon.netaddr import TrustedProxies, client_ip, normalize_ip, truncate_ip
-from beacon.referrer import ReferrerClassifier
-from beacon.useragent import UserAgentParser, is_generic_mail_fetcher
+from ashiato.beacon.consent import ConsentDecision, ConsentPolicy, decide, retention_class
+from ashiato.beacon.event import Event
+from ashiato.beacon.geo import GeoInfo, GeoLookup
+from ashiato.beacon.language import primary_language
+from ashiato.beacon.netaddr import TrustedProxies, client_ip, normalize_ip, truncate_ip
+from ashiato.beacon.referrer import ReferrerClassifier
+from ashiato.beacon.useragent import UserAgentParser, is_generic_mail_fetcher
 
 _NO_GEO = GeoInfo()
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
-from beacon.errors import BeaconError
+from ashiato.beacon.errors import BeaconError
 
 __all__ = ["ReferrerClassifier", "ReferrerInfo"]
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from beacon.errors import InvalidToken
+from ashiato.beacon.errors import InvalidToken
 
 KINDS = frozenset({"open", "click", "optout"})
 MAX_TOKEN_LENGTH = 4096

@@ -20,7 +20,7 @@ from user_agents.parsers import (
     parse_operating_system,
 )
 
-from beacon.errors import BeaconError
+from ashiato.beacon.errors import BeaconError
 
 __all__ = ["Device", "UserAgentParser", "is_generic_mail_fetcher"]
 

@@ -9,8 +9,8 @@ import sys
 
 from aiohttp import web
 
-from beacon.gif import TRANSPARENT_GIF
-from collector.serving import _event_loop
+from ashiato.beacon.gif import TRANSPARENT_GIF
+from ashiato.collector.serving import _event_loop
 
 _HEADERS = {"Content-Type": "image/gif", "Cache-Control": "no-store, max-age=0"}
 

@@ -16,15 +16,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from beacon.accesslog import LogParser
-from beacon.event import COLUMNS
-from collector.app import build_enricher, prepare_storage
-from collector.config import load_config
-from collector.ingest import LogIngestor
-from storage.native import NativeStore
-from storage.schema import EVENTS_TABLE
-from storage.spool import Spool
-from storage.writer import BatchWriter
+from ashiato.beacon.accesslog import LogParser
+from ashiato.beacon.event import COLUMNS
+from ashiato.collector.app import build_enricher, prepare_storage
+from ashiato.collector.config import load_config
+from ashiato.collector.ingest import LogIngestor
+from ashiato.storage.native import NativeStore
+from ashiato.storage.schema import EVENTS_TABLE
+from ashiato.storage.spool import Spool
+from ashiato.storage.writer import BatchWriter
 from tests.clickhouse_server import start_server
 
 _AGENTS = (

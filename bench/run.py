@@ -20,10 +20,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from beacon.tokens import EmailToken, recipient_pseudonym, sign_token
+from ashiato.beacon.tokens import EmailToken, recipient_pseudonym, sign_token
+from ashiato.collector.secrets import load_secrets
 from bench import _proc, machine, servers
 from bench._wrk import WrkResult, run_wrk
-from collector.secrets import load_secrets
 from tests.clickhouse_server import ClickHouseServer
 from tests.geo_fixtures import build_geo_databases
 

@@ -20,12 +20,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from beacon.event import COLUMNS, Event
-from storage.backend import Backend, Store
-from storage.partitions import drop_partition, list_partitions, week_of
-from storage.schema import EVENTS_TABLE, migrate
-from storage.spool import Spool
-from storage.writer import BatchWriter, batch_token
+from ashiato.beacon.event import COLUMNS, Event
+from ashiato.storage.backend import Backend, Store
+from ashiato.storage.partitions import drop_partition, list_partitions, week_of
+from ashiato.storage.schema import EVENTS_TABLE, migrate
+from ashiato.storage.spool import Spool
+from ashiato.storage.writer import BatchWriter, batch_token
 from tests.clickhouse_server import ClickHouseServer
 
 INSERT_ROWS = 200_000
@@ -168,7 +168,7 @@ def server_inserts(
     server: ClickHouseServer, rows: list[dict[str, Any]], work: Path
 ) -> list[InsertFigure]:
     """Raw clickhouse-driver, NativeBackend.insert and the batch writer into the server."""
-    from storage.native import NativeStore
+    from ashiato.storage.native import NativeStore
 
     figures = []
     tuples = [tuple(row[c] for c in COLUMNS) for row in rows]
@@ -215,7 +215,7 @@ def server_inserts(
 
 def chdb_inserts(directory: Path, rows: list[dict[str, Any]]) -> list[InsertFigure]:
     """Raw chdb JSONEachRow, EmbeddedBackend.insert and the batch writer into chdb."""
-    from storage.embedded import EmbeddedStore
+    from ashiato.storage.embedded import EmbeddedStore
 
     figures = []
     root = EmbeddedStore(directory, "bench_raw_chdb")
@@ -307,7 +307,7 @@ def retention_figures(
     server: ClickHouseServer, rows: int, erase_timeout: float | None
 ) -> RetentionFigure:
     """Fill a table, erase one visitor (unless no timeout), then drop three partitions."""
-    from storage.native import NativeStore
+    from ashiato.storage.native import NativeStore
 
     store = NativeStore(server.url_for(f"bench_retention_{rows}"))
     backend = _fresh(store)
@@ -350,7 +350,7 @@ def retention_figures(
 def _erase(backend: Backend, visitor: str, timeout: float) -> tuple[float, str]:
     """Time `retention.erase` when it exists, else a bare DELETE mutation to completion."""
     try:
-        from retention.erase import erase
+        from ashiato.retention.erase import erase
     except ImportError:
         erase = None
     if erase is not None:
@@ -360,7 +360,7 @@ def _erase(backend: Backend, visitor: str, timeout: float) -> tuple[float, str]:
         if not result.deleted:
             return seconds, f"retention.erase: NOT done within its {timeout:.0f} s timeout"
         return seconds, f"retention.erase: deleted, physically removed: {result.physical}"
-    from retention._mutations import delete_where
+    from ashiato.retention._mutations import delete_where
 
     started = time.perf_counter()
     delete_where(

@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from beacon.accesslog import LogFormatError
-from collector.appkeys import (
+from ashiato.beacon.accesslog import LogFormatError
+from ashiato.collector.appkeys import (
     CONFIG,
     ENRICHER,
     METRICS,
@@ -21,16 +21,23 @@ from collector.appkeys import (
     TOKENS,
     WRITER,
 )
-from collector.auth import TokenRecord
-from collector.background import load_suppressed
-from collector.ingest import LogIngestor, record_ingest
-from collector.operations import OPERATIONS, PATHS, Context, OperationError, plain, retention_policy
-from collector.spool_cli import spool_dirs
-from retention.errors import RetentionError
-from storage import audit
-from storage.backend import QueryResult, connection
-from storage.deadletter import redrive
-from storage.errors import QueryRejected, StorageError, StorageUnavailable
+from ashiato.collector.auth import TokenRecord
+from ashiato.collector.background import load_suppressed
+from ashiato.collector.ingest import LogIngestor, record_ingest
+from ashiato.collector.operations import (
+    OPERATIONS,
+    PATHS,
+    Context,
+    OperationError,
+    plain,
+    retention_policy,
+)
+from ashiato.collector.spool_cli import spool_dirs
+from ashiato.retention.errors import RetentionError
+from ashiato.storage import audit
+from ashiato.storage.backend import QueryResult, connection
+from ashiato.storage.deadletter import redrive
+from ashiato.storage.errors import QueryRejected, StorageError, StorageUnavailable
 
 
 def _json_default(value: Any) -> Any:

@@ -8,8 +8,8 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from collector.auth import TokenStore
-from collector.config import Config
+from ashiato.collector.auth import TokenStore
+from ashiato.collector.config import Config
 
 SERVER_FILE = "server.json"
 

@@ -13,15 +13,15 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from beacon.consent import ConsentPolicy
-from beacon.event import COLUMNS
-from beacon.geo import GeoLookup
-from beacon.netaddr import TrustedProxies
-from beacon.pipeline import Enricher
-from beacon.referrer import ReferrerClassifier
-from beacon.useragent import UserAgentParser
-from collector import admin, collect
-from collector.appkeys import (
+from ashiato.beacon.consent import ConsentPolicy
+from ashiato.beacon.event import COLUMNS
+from ashiato.beacon.geo import GeoLookup
+from ashiato.beacon.netaddr import TrustedProxies
+from ashiato.beacon.pipeline import Enricher
+from ashiato.beacon.referrer import ReferrerClassifier
+from ashiato.beacon.useragent import UserAgentParser
+from ashiato.collector import admin, collect
+from ashiato.collector.appkeys import (
     BATCHER,
     CONFIG,
     ENRICHER,
@@ -32,20 +32,20 @@ from collector.appkeys import (
     TOKENS,
     WRITER,
 )
-from collector.auth import TokenStore
-from collector.background import background_ctx
-from collector.batching import TurnBatcher
-from collector.config import Config
-from collector.metrics import Metrics
-from collector.rdns import ReverseDNS
-from collector.secrets import load_secrets
-from collector.syslog_server import syslog_ctx
-from storage.backend import Store, connection
-from storage.cluster import ClusterStore
-from storage.errors import StorageUnavailable
-from storage.schema import EVENTS_TABLE, SINGLE, Layout, migrate
-from storage.spool import FsyncPolicy, Spool
-from storage.writer import BatchWriter
+from ashiato.collector.auth import TokenStore
+from ashiato.collector.background import background_ctx
+from ashiato.collector.batching import TurnBatcher
+from ashiato.collector.config import Config
+from ashiato.collector.metrics import Metrics
+from ashiato.collector.rdns import ReverseDNS
+from ashiato.collector.secrets import load_secrets
+from ashiato.collector.syslog_server import syslog_ctx
+from ashiato.storage.backend import Store, connection
+from ashiato.storage.cluster import ClusterStore
+from ashiato.storage.errors import StorageUnavailable
+from ashiato.storage.schema import EVENTS_TABLE, SINGLE, Layout, migrate
+from ashiato.storage.spool import FsyncPolicy, Spool
+from ashiato.storage.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 

@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from beacon.pipeline import Enricher
-    from collector.auth import TokenStore
-    from collector.background import Suppressed
-    from collector.batching import TurnBatcher
-    from collector.config import Config
-    from collector.metrics import Metrics
-    from collector.rdns import ReverseDNS
-    from collector.secrets import Secrets
-    from storage.backend import Store
-    from storage.writer import BatchWriter
+    from ashiato.beacon.pipeline import Enricher
+    from ashiato.collector.auth import TokenStore
+    from ashiato.collector.background import Suppressed
+    from ashiato.collector.batching import TurnBatcher
+    from ashiato.collector.config import Config
+    from ashiato.collector.metrics import Metrics
+    from ashiato.collector.rdns import ReverseDNS
+    from ashiato.collector.secrets import Secrets
+    from ashiato.storage.backend import Store
+    from ashiato.storage.writer import BatchWriter
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 STORE: web.AppKey[Store] = web.AppKey("store")

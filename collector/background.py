@@ -10,12 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from collector.appkeys import CONFIG, METRICS, SECRETS, STORE, SUPPRESSED
-from collector.operations import Context, retention_policy, run_retention
-from retention.link import active_links
-from retention.rights import suppressed_subjects
-from storage.backend import connection
-from storage.errors import StorageError
+from ashiato.collector.appkeys import CONFIG, METRICS, SECRETS, STORE, SUPPRESSED
+from ashiato.collector.operations import Context, retention_policy, run_retention
+from ashiato.retention.link import active_links
+from ashiato.retention.rights import suppressed_subjects
+from ashiato.storage.backend import connection
+from ashiato.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from storage.writer import BatchWriter
+from ashiato.storage.writer import BatchWriter
 
 Row = Mapping[str, Any]
 

@@ -16,17 +16,18 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from beacon.errors import BeaconError, InvalidToken
-from beacon.tokens import EmailToken, recipient_pseudonym, sign_token
-from collector import logsafety, privacy_cli, spool_cli
-from collector.adminclient import CommandError, call_admin_api
-from collector.auth import SCOPES, TokenStore
-from collector.config import Config, ConfigError, load_config, store_for
-from collector.secrets import load_secrets, retire_visitor_key, rotate_token_key
-from collector.settings import SETTINGS
-from storage import audit
-from storage.backend import QueryResult, connection
-from storage.errors import StorageError, StoreInUse
+from ashiato import __version__
+from ashiato.beacon.errors import BeaconError, InvalidToken
+from ashiato.beacon.tokens import EmailToken, recipient_pseudonym, sign_token
+from ashiato.collector import logsafety, privacy_cli, spool_cli
+from ashiato.collector.adminclient import CommandError, call_admin_api
+from ashiato.collector.auth import SCOPES, TokenStore
+from ashiato.collector.config import Config, ConfigError, load_config, store_for
+from ashiato.collector.secrets import load_secrets, retire_visitor_key, rotate_token_key
+from ashiato.collector.settings import SETTINGS
+from ashiato.storage import audit
+from ashiato.storage.backend import QueryResult, connection
+from ashiato.storage.errors import StorageError, StoreInUse
 
 
 def _settings_parser() -> argparse.ArgumentParser:
@@ -62,7 +63,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config
 
 def cmd_serve(args: argparse.Namespace, config: Config, argv: Sequence[str]) -> int:
     """Run the collector until interrupted: one process, or a supervisor of workers."""
-    from collector import serving
+    from ashiato.collector import serving
 
     if config.server.workers > 1 and not config.storage.clickhouse_url:
         raise CommandError(
@@ -84,7 +85,7 @@ def cmd_serve(args: argparse.Namespace, config: Config, argv: Sequence[str]) -> 
 
 def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
     """Create the database and apply pending migrations."""
-    from collector.app import prepare_storage
+    from ashiato.collector.app import prepare_storage
 
     store = store_for(config)
     try:
@@ -140,7 +141,7 @@ def cmd_sql(args: argparse.Namespace, config: Config, env: Mapping[str, str]) ->
         try:
             if store.kind == "embedded":
                 # A fresh embedded store has no schema yet; creating it is what serve would do.
-                from collector.app import prepare_storage
+                from ashiato.collector.app import prepare_storage
 
                 prepare_storage(store)
             with connection(store) as backend:
@@ -181,7 +182,7 @@ def cmd_admin_token(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_ingest_log(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
     """Read access-log files (or follow them) into the store and print a summary."""
-    from collector import ingest_cli
+    from ashiato.collector import ingest_cli
 
     paths = [Path(p) for p in args.files]
     for path in paths:
@@ -255,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ashiato", description="Access-log and tracking telemetry collector."
     )
+    parser.add_argument("--version", action="version", version=f"ashiato {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("serve", parents=[common], help="run the collector")
     sub.add_parser("migrate", parents=[common], help="create or upgrade the schema")

@@ -7,11 +7,11 @@ from importlib import resources
 
 from aiohttp import web
 
-from beacon.errors import InvalidInput
-from beacon.payload import BeaconEvent, event_name, parse_body, screen_size
-from beacon.pipeline import Hit
-from collector import consent_api, mail
-from collector.hits import (
+from ashiato.beacon.errors import InvalidInput
+from ashiato.beacon.payload import BeaconEvent, event_name, parse_body, screen_size
+from ashiato.beacon.pipeline import Hit
+from ashiato.collector import consent_api, mail
+from ashiato.collector.hits import (
     MAX_BEACON_BYTES,
     allow_origin,
     gif,
@@ -28,7 +28,7 @@ from collector.hits import (
 @functools.cache
 def _tracker_script() -> bytes:
     """The tracker, read from the package once rather than on every request."""
-    return resources.files("collector").joinpath("static/t.js").read_bytes()
+    return resources.files("ashiato.collector").joinpath("static/t.js").read_bytes()
 
 
 async def pixel(request: web.Request) -> web.Response:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from beacon.accesslog import LogFormatError, LogParser
-from beacon.netaddr import TrustedProxies
-from collector.settings import BY_NAME, SECTIONS, SETTINGS, Setting
-from storage.backend import Store, open_store
+from ashiato.beacon.accesslog import LogFormatError, LogParser
+from ashiato.beacon.netaddr import TrustedProxies
+from ashiato.collector.settings import BY_NAME, SECTIONS, SETTINGS, Setting
+from ashiato.storage.backend import Store, open_store
 
 PURPOSES = ("necessary", "statistics", "personalization", "marketing")
 

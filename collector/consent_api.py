@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from beacon.consent import cookie_value
-from collector.appkeys import CONFIG, ENRICHER
-from collector.hits import (
+from ashiato.beacon.consent import cookie_value
+from ashiato.collector.appkeys import CONFIG, ENRICHER
+from ashiato.collector.hits import (
     CONSENT_COOKIE,
     VISITOR_COOKIE,
     allow_origin,

@@ -11,10 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
-from beacon.consent import ConsentDecision
-from beacon.gif import TRANSPARENT_GIF
-from beacon.pipeline import Hit, visitor_pseudonym
-from collector.appkeys import BATCHER, CONFIG, ENRICHER, METRICS, RDNS, SECRETS, SUPPRESSED
+from ashiato.beacon.consent import ConsentDecision
+from ashiato.beacon.gif import TRANSPARENT_GIF
+from ashiato.beacon.pipeline import Hit, visitor_pseudonym
+from ashiato.collector.appkeys import BATCHER, CONFIG, ENRICHER, METRICS, RDNS, SECRETS, SUPPRESSED
 
 MAX_BEACON_BYTES = 64 * 1024
 CONSENT_COOKIE = "ashiato_consent"
@@ -23,7 +23,7 @@ _GIF_HEADERS = {
     "Content-Type": "image/gif",
     "Cache-Control": "no-store, max-age=0",
 }
-_TRACKER = resources.files("collector").joinpath("static/t.js")
+_TRACKER = resources.files("ashiato.collector").joinpath("static/t.js")
 
 
 def now_ms() -> int:

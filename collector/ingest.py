@@ -15,11 +15,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from beacon.accesslog import LogParser, LogRecord, Rejected
-from beacon.consent import NECESSARY_ONLY, ConsentDecision
-from beacon.event import Event
-from beacon.pipeline import Enricher, Hit
-from collector.metrics import Metrics
+from ashiato.beacon.accesslog import LogParser, LogRecord, Rejected
+from ashiato.beacon.consent import NECESSARY_ONLY, ConsentDecision
+from ashiato.beacon.event import Event
+from ashiato.beacon.pipeline import Enricher, Hit
+from ashiato.collector.metrics import Metrics
 
 _LOG_NAMESPACE = uuid.UUID("6b1d3c52-8f0e-4f5e-9a57-0b8f3c1a9e21")
 SERVER_LOG = ConsentDecision(NECESSARY_ONLY, "server_log")

@@ -23,18 +23,18 @@ from typing import IO, Protocol, cast
 
 from tqdm import tqdm
 
-from beacon.accesslog import LogFormatError, LogParser
-from beacon.event import COLUMNS
-from collector.adminclient import CommandError, admin_token, server_url
-from collector.app import build_enricher, prepare_storage
-from collector.config import Config, store_for
-from collector.follow import FollowedFile
-from collector.ingest import IngestCounts, LogIngestor
-from collector.secrets import load_secrets
-from storage.backend import Store
-from storage.errors import StoreInUse
-from storage.schema import EVENTS_TABLE
-from storage.writer import BatchWriter
+from ashiato.beacon.accesslog import LogFormatError, LogParser
+from ashiato.beacon.event import COLUMNS
+from ashiato.collector.adminclient import CommandError, admin_token, server_url
+from ashiato.collector.app import build_enricher, prepare_storage
+from ashiato.collector.config import Config, store_for
+from ashiato.collector.follow import FollowedFile
+from ashiato.collector.ingest import IngestCounts, LogIngestor
+from ashiato.collector.secrets import load_secrets
+from ashiato.storage.backend import Store
+from ashiato.storage.errors import StoreInUse
+from ashiato.storage.schema import EVENTS_TABLE
+from ashiato.storage.writer import BatchWriter
 
 CHUNK_LINES = 5000
 

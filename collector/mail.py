@@ -6,10 +6,10 @@ import time
 
 from aiohttp import web
 
-from beacon.errors import InvalidToken
-from beacon.tokens import EmailToken, verify_token
-from collector.appkeys import SECRETS
-from collector.hits import (
+from ashiato.beacon.errors import InvalidToken
+from ashiato.beacon.tokens import EmailToken, verify_token
+from ashiato.collector.appkeys import SECRETS
+from ashiato.collector.hits import (
     gif,
     record,
     reject,

@@ -19,8 +19,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from storage.spool import Spool
-    from storage.writer import BatchWriter
+    from ashiato.storage.spool import Spool
+    from ashiato.storage.writer import BatchWriter
 
 
 class _Gauges(Collector):

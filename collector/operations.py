@@ -14,20 +14,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from beacon.consent import parse_purposes
-from beacon.pipeline import visitor_pseudonym
-from beacon.tokens import recipient_pseudonym
-from collector.config import Config
-from collector.metrics import rows_affected
-from collector.secrets import Secrets
-from retention import rights
-from retention.jobs import anonymize, expire, link
-from retention.link import identify, unlink
-from retention.members import register_member
-from retention.policy import RetentionPolicy
-from storage import audit, reports
-from storage.backend import Backend
-from storage.errors import QueryRejected
+from ashiato.beacon.consent import parse_purposes
+from ashiato.beacon.pipeline import visitor_pseudonym
+from ashiato.beacon.tokens import recipient_pseudonym
+from ashiato.collector.config import Config
+from ashiato.collector.metrics import rows_affected
+from ashiato.collector.secrets import Secrets
+from ashiato.retention import rights
+from ashiato.retention.jobs import anonymize, expire, link
+from ashiato.retention.link import identify, unlink
+from ashiato.retention.members import register_member
+from ashiato.retention.policy import RetentionPolicy
+from ashiato.storage import audit, reports
+from ashiato.storage.backend import Backend
+from ashiato.storage.errors import QueryRejected
 
 JOBS = ("expire", "anonymize", "link")
 

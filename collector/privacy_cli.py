@@ -14,13 +14,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from collector.adminclient import CommandError, call_admin_api
-from collector.config import Config, store_for
-from collector.operations import OPERATIONS, PATHS, Context, OperationError, plain, retention_policy
-from collector.secrets import load_secrets
-from retention.errors import RetentionError
-from storage.backend import connection
-from storage.errors import StoreInUse
+from ashiato.collector.adminclient import CommandError, call_admin_api
+from ashiato.collector.config import Config, store_for
+from ashiato.collector.operations import (
+    OPERATIONS,
+    PATHS,
+    Context,
+    OperationError,
+    plain,
+    retention_policy,
+)
+from ashiato.collector.secrets import load_secrets
+from ashiato.retention.errors import RetentionError
+from ashiato.storage.backend import connection
+from ashiato.storage.errors import StoreInUse
 
 
 def run_operation(
@@ -32,7 +39,7 @@ def run_operation(
     except StoreInUse:
         return call_admin_api(config, env, PATHS[name], params)
     try:
-        from collector.app import prepare_storage
+        from ashiato.collector.app import prepare_storage
 
         prepare_storage(store)
         ctx = Context(

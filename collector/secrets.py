@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from beacon.tokens import KeyRing
+from ashiato.beacon.tokens import KeyRing
 
 KEYS_FILE = "keys.json"
 

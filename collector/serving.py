@@ -23,11 +23,11 @@ from types import FrameType
 
 from aiohttp import web
 
-from collector.adminclient import SERVER_FILE
-from collector.app import create_app, prepare_storage
-from collector.auth import TokenStore
-from collector.config import Config
-from storage.backend import Store
+from ashiato.collector.adminclient import SERVER_FILE
+from ashiato.collector.app import create_app, prepare_storage
+from ashiato.collector.auth import TokenStore
+from ashiato.collector.config import Config
+from ashiato.storage.backend import Store
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,8 @@ def run_supervisor(config: Config, store: Store, argv: Sequence[str]) -> int:
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     base_env = {**os.environ, MULTIPROC_ENV: str(metrics_dir)}
-    command = [sys.executable, "-m", "collector.cli", *argv]
+    # -P: the working directory is not put on sys.path, so nothing there can stand in for us.
+    command = [sys.executable, "-P", "-m", "ashiato", *argv]
     stopping = False
 
     def spawn(index: int) -> subprocess.Popen[bytes]:

@@ -6,10 +6,10 @@ import argparse
 from collections.abc import Mapping
 from pathlib import Path
 
-from collector.adminclient import call_admin_api
-from collector.config import Config, store_for
-from storage.deadletter import dead_letters, redrive, spool_status
-from storage.errors import StoreInUse
+from ashiato.collector.adminclient import call_admin_api
+from ashiato.collector.config import Config, store_for
+from ashiato.storage.deadletter import dead_letters, redrive, spool_status
+from ashiato.storage.errors import StoreInUse
 
 
 def spool_dirs(config: Config) -> list[Path]:

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from beacon.syslog import OctetFramer, parse_syslog
-from collector.appkeys import CONFIG, ENRICHER, METRICS, WRITER
-from collector.ingest import IngestCounts, LogIngestor, record_ingest
+from ashiato.beacon.syslog import OctetFramer, parse_syslog
+from ashiato.collector.appkeys import CONFIG, ENRICHER, METRICS, WRITER
+from ashiato.collector.ingest import IngestCounts, LogIngestor, record_ingest
 
 log = logging.getLogger(__name__)
 

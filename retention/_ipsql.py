@@ -10,7 +10,7 @@ argument), though normalize_ip already stores such addresses as plain IPv4.
 
 from __future__ import annotations
 
-from storage.capabilities import Capabilities
+from ashiato.storage.capabilities import Capabilities
 
 _OR_DEFAULT_SINCE = (22, 3)
 

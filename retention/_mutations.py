@@ -13,9 +13,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from retention.errors import MutationFailed
-from storage.backend import Backend
-from storage.errors import QueryRejected
+from ashiato.retention.errors import MutationFailed
+from ashiato.storage.backend import Backend
+from ashiato.storage.errors import QueryRejected
 
 _POLL_S = 0.1
 

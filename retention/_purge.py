@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from storage.backend import Backend
+from ashiato.storage.backend import Backend
 
 
 def holding_parts(

@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from retention._clock import horizon, to_ms
-from retention._ipsql import truncated_ip_sql
-from retention._mutations import mutate
-from retention.policy import RetentionPolicy
-from storage.audit import AuditEntry, record
-from storage.backend import Backend
-from storage.schema import EVENTS_TABLE
+from ashiato.retention._clock import horizon, to_ms
+from ashiato.retention._ipsql import truncated_ip_sql
+from ashiato.retention._mutations import mutate
+from ashiato.retention.policy import RetentionPolicy
+from ashiato.storage.audit import AuditEntry, record
+from ashiato.storage.backend import Backend
+from ashiato.storage.schema import EVENTS_TABLE
 
 
 @dataclass(frozen=True, slots=True)

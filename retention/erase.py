@@ -13,19 +13,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from retention._clock import to_ms
-from retention._mutations import delete_where
-from retention._predicates import any_of, event_predicate, nullable_in
-from retention._purge import (
+from ashiato.retention._clock import to_ms
+from ashiato.retention._mutations import delete_where
+from ashiato.retention._predicates import any_of, event_predicate, nullable_in
+from ashiato.retention._purge import (
     holding_parts,
     optimize_partitions_of,
     wait_until_unlisted,
 )
-from retention.link import linked_visitors
-from retention.suppress import suppress, suppressed_subjects
-from storage.audit import AuditEntry, record
-from storage.backend import Backend
-from storage.schema import EVENTS_TABLE
+from ashiato.retention.link import linked_visitors
+from ashiato.retention.suppress import suppress, suppressed_subjects
+from ashiato.storage.audit import AuditEntry, record
+from ashiato.storage.backend import Backend
+from ashiato.storage.schema import EVENTS_TABLE
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,13 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from beacon.event import RETENTION_CLASSES
-from retention._clock import horizon, midnight, to_ms
-from retention.policy import RetentionPolicy
-from storage.audit import AuditEntry, record
-from storage.backend import Backend
-from storage.partitions import drop_partition, list_partitions
-from storage.schema import EVENTS_TABLE
+from ashiato.beacon.event import RETENTION_CLASSES
+from ashiato.retention._clock import horizon, midnight, to_ms
+from ashiato.retention.policy import RetentionPolicy
+from ashiato.storage.audit import AuditEntry, record
+from ashiato.storage.backend import Backend
+from ashiato.storage.partitions import drop_partition, list_partitions
+from ashiato.storage.schema import EVENTS_TABLE
 
 MONTHLY_TABLES = {"audit_log": "audit", "provisions": "provisions"}
 

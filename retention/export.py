@@ -14,13 +14,13 @@ from collections import Counter
 from datetime import date, datetime
 from typing import Any
 
-from retention._predicates import event_predicate
-from retention.link import linked_visitors
-from retention.policy import RetentionPolicy
-from retention.suppress import suppression_rows
-from storage.audit import AuditEntry, record
-from storage.backend import Backend
-from storage.schema import EVENTS_VIEW
+from ashiato.retention._predicates import event_predicate
+from ashiato.retention.link import linked_visitors
+from ashiato.retention.policy import RetentionPolicy
+from ashiato.retention.suppress import suppression_rows
+from ashiato.storage.audit import AuditEntry, record
+from ashiato.storage.backend import Backend
+from ashiato.storage.schema import EVENTS_VIEW
 
 
 def _plain(value: Any) -> Any:

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from retention._clock import to_ms
-from retention._predicates import event_predicate
-from retention.members import member_state
-from retention.suppress import suppressed_subjects
-from storage.audit import AuditEntry, record
-from storage.backend import Backend
-from storage.schema import EVENTS_VIEW
+from ashiato.retention._clock import to_ms
+from ashiato.retention._predicates import event_predicate
+from ashiato.retention.members import member_state
+from ashiato.retention.suppress import suppressed_subjects
+from ashiato.storage.audit import AuditEntry, record
+from ashiato.storage.backend import Backend
+from ashiato.storage.schema import EVENTS_VIEW
 
 LINK_COLUMNS = ("member_id", "visitor_id", "ts_ms", "action", "actor", "reason")
 

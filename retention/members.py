@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from retention._clock import to_ms
-from storage.backend import Backend
+from ashiato.retention._clock import to_ms
+from ashiato.storage.backend import Backend
 
 MEMBER_COLUMNS = ("member_id", "ts_ms", "registered", "purposes", "source")
 

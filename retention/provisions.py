@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from retention._clock import to_ms
-from retention.errors import SubjectSuppressed
-from retention.suppress import suppressed_subjects
-from storage.audit import AuditEntry, record
-from storage.backend import Backend
+from ashiato.retention._clock import to_ms
+from ashiato.retention.errors import SubjectSuppressed
+from ashiato.retention.suppress import suppressed_subjects
+from ashiato.storage.audit import AuditEntry, record
+from ashiato.storage.backend import Backend
 
 PROVISION_COLUMNS = (
     "ts_ms",

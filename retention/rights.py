@@ -4,10 +4,10 @@ Each call writes an audit row (who, what, whose, why, how many rows). The implem
 live in one module per right; this module is what the admin API and the CLI import.
 """
 
-from retention.erase import EraseResult, erase
-from retention.export import export
-from retention.provisions import audit_entries, record_provision
-from retention.suppress import is_suppressed, suppress, suppressed_subjects, unsuppress
+from ashiato.retention.erase import EraseResult, erase
+from ashiato.retention.export import export
+from ashiato.retention.provisions import audit_entries, record_provision
+from ashiato.retention.suppress import is_suppressed, suppress, suppressed_subjects, unsuppress
 
 __all__ = [
     "EraseResult",

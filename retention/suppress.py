@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from retention._clock import to_ms
-from storage.audit import AuditEntry, record
-from storage.backend import Backend
+from ashiato.retention._clock import to_ms
+from ashiato.storage.audit import AuditEntry, record
+from ashiato.storage.backend import Backend
 
 SUBJECT_TYPES = ("member", "visitor", "recipient")
 SUPPRESSION_COLUMNS = ("subject_type", "subject", "ts_ms", "suppressed", "actor", "reason")

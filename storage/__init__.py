@@ -1,8 +1,8 @@
 """Everything ClickHouse: the backend protocol, its two implementations, schema and writer."""
 
-from storage.backend import Backend, QueryResult, Store, open_store
-from storage.capabilities import Capabilities
-from storage.errors import (
+from ashiato.storage.backend import Backend, QueryResult, Store, open_store
+from ashiato.storage.capabilities import Capabilities
+from ashiato.storage.errors import (
     EmbeddedUnavailable,
     QueryRejected,
     StorageError,

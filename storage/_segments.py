@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from storage.errors import StorageError
+from ashiato.storage.errors import StorageError
 
 MAGIC = b"ASHSPOOL"
 VERSION = 1

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from storage.errors import QueryRejected, ReadOnlyViolation
+from ashiato.storage.errors import QueryRejected, ReadOnlyViolation
 
 Params = Mapping[str, Any]
 

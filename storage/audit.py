@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from storage.backend import Backend
+from ashiato.storage.backend import Backend
 
 AUDIT_COLUMNS = (
     "ts_ms",

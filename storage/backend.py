@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from storage.capabilities import Capabilities
+from ashiato.storage.capabilities import Capabilities
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +94,13 @@ def open_store(
 ) -> Store:
     """The configured store: a cluster, a ClickHouse server, or else embedded chdb."""
     if clickhouse_url and cluster:
-        from storage.cluster import ClusterStore
+        from ashiato.storage.cluster import ClusterStore
 
         return ClusterStore(clickhouse_url, cluster)
     if clickhouse_url:
-        from storage.native import NativeStore
+        from ashiato.storage.native import NativeStore
 
         return NativeStore(clickhouse_url)
-    from storage.embedded import EmbeddedStore
+    from ashiato.storage.embedded import EmbeddedStore
 
     return EmbeddedStore(data_dir, database)

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from storage._sql import check_identifier
-from storage.backend import QueryResult
-from storage.errors import StorageError
-from storage.native import NativeBackend, NativeStore
-from storage.schema import Layout
+from ashiato.storage._sql import check_identifier
+from ashiato.storage.backend import QueryResult
+from ashiato.storage.errors import StorageError
+from ashiato.storage.native import NativeBackend, NativeStore
+from ashiato.storage.schema import Layout
 
 # Data tables: Distributed under these names, rows in `<name>_local` on the shards.
 DATA_TABLES = (

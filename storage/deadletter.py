@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from storage._segments import (
+from ashiato.storage._segments import (
     is_locked,
     list_segments,
     read_checkpoint,
@@ -28,8 +28,8 @@ from storage._segments import (
     scan_file,
     segment_path,
 )
-from storage.backend import Backend, Store, connection
-from storage.errors import StorageError, StorageUnavailable
+from ashiato.storage.backend import Backend, Store, connection
+from ashiato.storage.errors import StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def redrive(spool_dir: str | os.PathLike[str], target: Store | Backend) -> int:
 
 
 def _redrive(spool_dir: str | os.PathLike[str], backend: Backend) -> int:
-    from storage.writer import batch_token  # the writer writes dead letters: import late
+    from ashiato.storage.writer import batch_token  # the writer writes dead letters: import late
 
     sent = 0
     for letter in dead_letters(spool_dir):

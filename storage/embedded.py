@@ -12,10 +12,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from storage._sql import check_identifier, check_read_only, columns_clause, render
-from storage.backend import QueryResult
-from storage.capabilities import Capabilities
-from storage.errors import EmbeddedUnavailable, QueryRejected, StoreInUse
+from ashiato.storage._sql import check_identifier, check_read_only, columns_clause, render
+from ashiato.storage.backend import QueryResult
+from ashiato.storage.capabilities import Capabilities
+from ashiato.storage.errors import EmbeddedUnavailable, QueryRejected, StoreInUse
 
 _INSTALL_HINT = (
     "the embedded store needs chdb: install it with `pip install 'ashiato[embedded]'`, "

@@ -8,10 +8,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from clickhouse_driver import Client, errors
 
-from storage._sql import check_identifier, check_read_only, columns_clause
-from storage.backend import QueryResult
-from storage.capabilities import Capabilities
-from storage.errors import QueryRejected, StorageError, StorageUnavailable
+from ashiato.storage._sql import check_identifier, check_read_only, columns_clause
+from ashiato.storage.backend import QueryResult
+from ashiato.storage.capabilities import Capabilities
+from ashiato.storage.errors import QueryRejected, StorageError, StorageUnavailable
 
 # Server error codes that say "try again later" rather than "this statement is wrong".
 _RETRYABLE_CODES = frozenset(

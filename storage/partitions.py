@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from storage.backend import Backend
-from storage.errors import StorageError
-from storage.schema import EVENTS_TABLE
+from ashiato.storage.backend import Backend
+from ashiato.storage.errors import StorageError
+from ashiato.storage.schema import EVENTS_TABLE
 
 _PARTITION = re.compile(r"\('((?:\\.|[^'\\])*)', ?'(\d{4}-\d{2}-\d{2})'\)")
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from storage.backend import Backend
-from storage.errors import QueryRejected
+from ashiato.storage.backend import Backend
+from ashiato.storage.errors import QueryRejected
 
 # Dimensions a report may group by: none of them identifies a person.
 DIMENSIONS = {

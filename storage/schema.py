@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from storage.backend import Backend
-from storage.capabilities import Capabilities
-from storage.errors import MigrationError, StorageError
+from ashiato.storage.backend import Backend
+from ashiato.storage.capabilities import Capabilities
+from ashiato.storage.errors import MigrationError, StorageError
 
 EVENTS_TABLE = "events_data"
 EVENTS_VIEW = "events"

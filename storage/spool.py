@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from storage._segments import (
+from ashiato.storage._segments import (
     HEADER_SIZE,
     RECORD_HEADER,
     Corrupt,

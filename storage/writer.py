@@ -22,11 +22,11 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from storage._segments import decode_row, encode_row
-from storage.backend import Backend, Store
-from storage.deadletter import write_dead_letter
-from storage.errors import QueryRejected, StorageError, StorageUnavailable
-from storage.spool import Spool, SpoolBatch, SpoolError, SpoolFull
+from ashiato.storage._segments import decode_row, encode_row
+from ashiato.storage.backend import Backend, Store
+from ashiato.storage.deadletter import write_dead_letter
+from ashiato.storage.errors import QueryRejected, StorageError, StorageUnavailable
+from ashiato.storage.spool import Spool, SpoolBatch, SpoolError, SpoolFull
 
 log = logging.getLogger(__name__)
 

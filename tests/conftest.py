@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from storage.backend import Store
-from storage.embedded import EmbeddedEngine, EmbeddedStore
-from storage.native import NativeStore
+from ashiato.storage.backend import Store
+from ashiato.storage.embedded import EmbeddedEngine, EmbeddedStore
+from ashiato.storage.native import NativeStore
 from tests.clickhouse_server import ClickHouseServer, start_server
 
 _counter = itertools.count()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beacon.accesslog import (
+from ashiato.beacon.accesslog import (
     PRESETS,
     REJECT_REASONS,
     LogFormatError,
@@ -17,7 +17,7 @@ from beacon.accesslog import (
     Rejected,
     format_line,
 )
-from beacon.errors import BeaconError
+from ashiato.beacon.errors import BeaconError
 
 COMBINED = LogParser("combined")
 CUSTOM_FORMAT = (

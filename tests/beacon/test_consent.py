@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beacon.consent import ConsentPolicy, cookie_value, decide, parse_purposes, retention_class
+from ashiato.beacon.consent import (
+    ConsentPolicy,
+    cookie_value,
+    decide,
+    parse_purposes,
+    retention_class,
+)
 
 OPT_IN = ConsentPolicy()
 OPT_OUT = ConsentPolicy(regime="opt-out", opt_out_purposes=("statistics", "personalization"))

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from beacon.errors import BeaconError
-from beacon.geo import GeoDatabaseError, GeoInfo, GeoLookup
+from ashiato.beacon.errors import BeaconError
+from ashiato.beacon.geo import GeoDatabaseError, GeoInfo, GeoLookup
 from tests.geo_fixtures import (
     ASN_RECORDS,
     CITY_RECORDS,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beacon.language import primary_language
+from ashiato.beacon.language import primary_language
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beacon.netaddr import TrustedProxies, client_ip, normalize_ip, truncate_ip
+from ashiato.beacon.netaddr import TrustedProxies, client_ip, normalize_ip, truncate_ip
 
 PROXIES = TrustedProxies.from_cidrs(["10.0.0.0/8", "2001:db8:ffff::/48", "192.0.2.1"])
 

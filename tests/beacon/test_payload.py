@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beacon.errors import InvalidInput
-from beacon.payload import BeaconEvent, parse_body, screen_size
+from ashiato.beacon.errors import InvalidInput
+from ashiato.beacon.payload import BeaconEvent, parse_body, screen_size
 
 
 def test_one_event() -> None:

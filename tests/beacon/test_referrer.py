@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from beacon.errors import BeaconError
-from beacon.referrer import MAX_TERM_LENGTH, ReferrerClassifier, ReferrerInfo
+from ashiato.beacon.errors import BeaconError
+from ashiato.beacon.referrer import MAX_TERM_LENGTH, ReferrerClassifier, ReferrerInfo
 
 CLASSIFIER = ReferrerClassifier(own_hosts=["www.ashiato.example", "Docs.Ashiato.Example:8443"])
 MEDIUMS = {"", "internal", "search", "social", "email", "paid", "unknown"}

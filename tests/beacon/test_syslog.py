@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beacon.syslog import OctetFramer, SyslogMessage, parse_syslog
+from ashiato.beacon.syslog import OctetFramer, SyslogMessage, parse_syslog
 
 NGINX_LINE = (
     b'203.0.113.7 - - [22/Nov/2023:01:30:35 +0000] "GET / HTTP/1.1" 200 612 "-" "curl/8.5.0"'

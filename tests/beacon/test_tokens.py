@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from beacon.errors import InvalidToken
-from beacon.tokens import (
+from ashiato.beacon.errors import InvalidToken
+from ashiato.beacon.tokens import (
     MAX_TOKEN_LENGTH,
     EmailToken,
     KeyRing,

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from beacon.errors import BeaconError
-from beacon.useragent import (
+from ashiato.beacon.errors import BeaconError
+from ashiato.beacon.useragent import (
     MAX_USER_AGENT_LENGTH,
     Device,
     UserAgentParser,

@@ -11,10 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
-from collector.app import create_app
-from collector.appkeys import CONFIG, WRITER
-from collector.config import load_config
-from storage.backend import Store, connection
+from ashiato.collector.app import create_app
+from ashiato.collector.appkeys import CONFIG, WRITER
+from ashiato.collector.config import load_config
+from ashiato.storage.backend import Store, connection
 
 Rows = list[dict[str, Any]]
 

@@ -16,7 +16,7 @@ import pytest
 
 from tests.clickhouse_server import ClickHouseServer, free_port
 
-ASHIATO = [sys.executable, "-m", "collector.cli"]
+ASHIATO = [sys.executable, "-P", "-m", "ashiato"]
 
 
 def run_cli(
@@ -242,7 +242,7 @@ def test_privacy_commands_as_a_privacy_officer_runs_them(served: Served, tmp_pat
 
 
 def test_key_rotation_and_retirement(tmp_path: Path) -> None:
-    from collector.secrets import load_secrets
+    from ashiato.collector.secrets import load_secrets
 
     data = tmp_path / "var"
     before = load_secrets(data)
@@ -277,7 +277,7 @@ def test_key_rotation_and_retirement(tmp_path: Path) -> None:
     ],
 )
 def test_every_command_documents_itself(command: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from collector.cli import main
+    from ashiato.collector.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
         main([*command.split(), "--help"], env={})

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from beacon.gif import TRANSPARENT_GIF
-from beacon.tokens import EmailToken, KeyRing, sign_token
-from collector.secrets import load_secrets
+from ashiato.beacon.gif import TRANSPARENT_GIF
+from ashiato.beacon.tokens import EmailToken, KeyRing, sign_token
+from ashiato.collector.secrets import load_secrets
 from tests.collector.conftest import Collector, CollectorFactory
 from tests.geo_fixtures import build_geo_databases
 

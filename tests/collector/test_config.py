@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import (
+from ashiato.collector.config import (
     CollectionConfig,
     ConfigError,
     ConsentConfig,
@@ -16,7 +16,7 @@ from collector.config import (
     StorageConfig,
     load_config,
 )
-from collector.settings import SETTINGS
+from ashiato.collector.settings import SETTINGS
 
 
 def test_defaults_serve_a_newcomer() -> None:

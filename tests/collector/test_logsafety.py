@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.logsafety import RedactingFilter, redact
+from ashiato.collector.logsafety import RedactingFilter, redact
 from tests.collector.test_cli import Served
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from collector.auth import TokenStore
+from ashiato.collector.auth import TokenStore
 from tests.collector.conftest import Collector, CollectorFactory
 
 MARKETING = "statistics,personalization,marketing"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from collector.config import load_config
-from collector.settings import SETTINGS
+from ashiato.collector.config import load_config
+from ashiato.collector.settings import SETTINGS
 from tests.deploy._paths import (
     DEPLOY,
     ROOT,

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from collector.app import create_app
-from collector.config import load_config
-from storage.embedded import EmbeddedEngine
+from ashiato.collector.app import create_app
+from ashiato.collector.config import load_config
+from ashiato.storage.embedded import EmbeddedEngine
 from tests.clickhouse_server import free_port
 from tests.conftest import make_store
 from tests.deploy._paths import DEPLOY, RETENTION_METRICS, declared_metrics

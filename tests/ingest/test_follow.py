@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from collector import follow
+from ashiato.collector import follow
 
 _opened: list[follow.FollowedFile] = []
 

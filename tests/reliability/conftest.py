@@ -27,11 +27,11 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from beacon.tokens import EmailToken, recipient_pseudonym, sign_token
-from collector.secrets import load_secrets
+from ashiato.beacon.tokens import EmailToken, recipient_pseudonym, sign_token
+from ashiato.collector.secrets import load_secrets
 from tests.clickhouse_server import ClickHouseServer, free_port, start_server
 
-ASHIATO = [sys.executable, "-m", "collector.cli"]
+ASHIATO = [sys.executable, "-P", "-m", "ashiato"]
 DATABASE = "rel"
 BROWSER_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from beacon.event import COLUMNS, Event
-from storage.backend import Backend, Store, connection
-from storage.schema import EVENTS_TABLE, migrate
+from ashiato.beacon.event import COLUMNS, Event
+from ashiato.storage.backend import Backend, Store, connection
+from ashiato.storage.schema import EVENTS_TABLE, migrate
 
 
 @pytest.fixture

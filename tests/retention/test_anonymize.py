@@ -6,13 +6,13 @@ from datetime import date
 
 import pytest
 
-from beacon.event import Event
-from beacon.netaddr import truncate_ip
-from retention._ipsql import truncated_ip_sql
-from retention.anonymize import anonymize
-from retention.policy import RetentionPolicy
-from storage.backend import Backend
-from storage.schema import EVENTS_TABLE
+from ashiato.beacon.event import Event
+from ashiato.beacon.netaddr import truncate_ip
+from ashiato.retention._ipsql import truncated_ip_sql
+from ashiato.retention.anonymize import anonymize
+from ashiato.retention.policy import RetentionPolicy
+from ashiato.storage.backend import Backend
+from ashiato.storage.schema import EVENTS_TABLE
 from tests.retention.conftest import FailingBackend, at, insert, ms
 
 NOW = at(date(2026, 6, 15))

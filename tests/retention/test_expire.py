@@ -6,13 +6,13 @@ from datetime import date, timedelta
 
 import pytest
 
-from beacon.event import RETENTION_CLASSES, Event
-from retention.expire import expire, monthly_partitions
-from retention.policy import RetentionPolicy
-from retention.provisions import record_provision
-from storage.audit import AuditEntry, record
-from storage.backend import Backend
-from storage.partitions import list_partitions
+from ashiato.beacon.event import RETENTION_CLASSES, Event
+from ashiato.retention.expire import expire, monthly_partitions
+from ashiato.retention.policy import RetentionPolicy
+from ashiato.retention.provisions import record_provision
+from ashiato.storage.audit import AuditEntry, record
+from ashiato.storage.backend import Backend
+from ashiato.storage.partitions import list_partitions
 from tests.retention.conftest import FailingBackend, at, insert, ms
 
 NOW = at(date(2026, 6, 17), 9)  # a Wednesday

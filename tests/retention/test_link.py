@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from beacon.event import Event
-from retention.link import (
+from ashiato.beacon.event import Event
+from ashiato.retention.link import (
     MEMBER_NO_MARKETING,
     NOT_REGISTERED,
     SUPPRESSED,
@@ -18,9 +18,9 @@ from retention.link import (
     member_events,
     unlink,
 )
-from retention.members import register_member
-from retention.suppress import suppress
-from storage.backend import Backend
+from ashiato.retention.members import register_member
+from ashiato.retention.suppress import suppress
+from ashiato.storage.backend import Backend
 from tests.retention.conftest import at, insert, ms
 
 DAY = date(2026, 6, 1)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from beacon.event import RETENTION_CLASSES
-from retention.policy import RetentionPolicy
+from ashiato.beacon.event import RETENTION_CLASSES
+from ashiato.retention.policy import RetentionPolicy
 
 
 def test_defaults_cover_every_event_class_and_the_ledgers() -> None:

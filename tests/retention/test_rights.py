@@ -8,11 +8,11 @@ from datetime import date
 
 import pytest
 
-from beacon.event import Event
-from retention.errors import SubjectSuppressed
-from retention.link import SUPPRESSED, identify
-from retention.members import register_member
-from retention.rights import (
+from ashiato.beacon.event import Event
+from ashiato.retention.errors import SubjectSuppressed
+from ashiato.retention.link import SUPPRESSED, identify
+from ashiato.retention.members import register_member
+from ashiato.retention.rights import (
     audit_entries,
     erase,
     export,
@@ -22,8 +22,8 @@ from retention.rights import (
     suppressed_subjects,
     unsuppress,
 )
-from storage.backend import Backend
-from storage.schema import EVENTS_TABLE
+from ashiato.storage.backend import Backend
+from ashiato.storage.schema import EVENTS_TABLE
 from tests.retention.conftest import at, insert, ms
 
 DAY = date(2026, 6, 1)

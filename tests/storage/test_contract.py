@@ -9,12 +9,19 @@ from datetime import date, timedelta
 
 import pytest
 
-from beacon.event import COLUMNS, Event
-from storage.backend import Store, connection
-from storage.capabilities import Capabilities
-from storage.errors import MigrationError, QueryRejected, ReadOnlyViolation
-from storage.partitions import drop_partition, list_partitions, week_of
-from storage.schema import EVENTS_TABLE, MIGRATIONS, Layout, Migration, applied_versions, migrate
+from ashiato.beacon.event import COLUMNS, Event
+from ashiato.storage.backend import Store, connection
+from ashiato.storage.capabilities import Capabilities
+from ashiato.storage.errors import MigrationError, QueryRejected, ReadOnlyViolation
+from ashiato.storage.partitions import drop_partition, list_partitions, week_of
+from ashiato.storage.schema import (
+    EVENTS_TABLE,
+    MIGRATIONS,
+    Layout,
+    Migration,
+    applied_versions,
+    migrate,
+)
 
 TABLES = {
     "events_data",

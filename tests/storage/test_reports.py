@@ -7,12 +7,12 @@ from datetime import date
 
 import pytest
 
-from beacon.event import COLUMNS, Event
-from retention.suppress import suppress
-from storage.backend import Store, connection
-from storage.errors import QueryRejected
-from storage.reports import traffic
-from storage.schema import EVENTS_TABLE, migrate
+from ashiato.beacon.event import COLUMNS, Event
+from ashiato.retention.suppress import suppress
+from ashiato.storage.backend import Store, connection
+from ashiato.storage.errors import QueryRejected
+from ashiato.storage.reports import traffic
+from ashiato.storage.schema import EVENTS_TABLE, migrate
 
 DAY_MS = 1_795_300_000_000  # 2026-11-21
 

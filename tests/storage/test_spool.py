@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from storage._segments import HEADER_SIZE, RECORD_HEADER, list_segments, segment_path
-from storage.deadletter import spool_status
-from storage.spool import FsyncPolicy, Spool, SpoolError, SpoolFull
+from ashiato.storage._segments import HEADER_SIZE, RECORD_HEADER, list_segments, segment_path
+from ashiato.storage.deadletter import spool_status
+from ashiato.storage.spool import FsyncPolicy, Spool, SpoolError, SpoolFull
 
 
 def _records(n: int, start: int = 0) -> list[bytes]:
@@ -201,7 +201,7 @@ def test_a_killed_process_loses_nothing_append_returned_for(tmp_path: Path) -> N
     script = textwrap.dedent(
         f"""
         import os, signal
-        from storage.spool import Spool
+        from ashiato.storage.spool import Spool
         spool = Spool({str(tmp_path)!r}, segment_bytes=200, fsync="never")
         for i in range(10):
             spool.append([f"record-{{5 * i + j:04d}}".encode() for j in range(5)])

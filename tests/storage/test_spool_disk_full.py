@@ -16,12 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from beacon.event import COLUMNS, Event
-from storage._segments import HEADER_SIZE, RECORD_HEADER, list_segments, scan_file, segment_path
-from storage.native import NativeStore
-from storage.schema import EVENTS_TABLE
-from storage.spool import Position, Spool, SpoolFull
-from storage.writer import BatchWriter
+from ashiato.beacon.event import COLUMNS, Event
+from ashiato.storage._segments import (
+    HEADER_SIZE,
+    RECORD_HEADER,
+    list_segments,
+    scan_file,
+    segment_path,
+)
+from ashiato.storage.native import NativeStore
+from ashiato.storage.schema import EVENTS_TABLE
+from ashiato.storage.spool import Position, Spool, SpoolFull
+from ashiato.storage.writer import BatchWriter
 from tests.clickhouse_server import free_port
 from tests.storage.test_writer import Recorder
 

@@ -6,13 +6,13 @@ import time
 from datetime import date
 from pathlib import Path
 
-from beacon.event import COLUMNS, Event
-from storage.backend import Store, connection
-from storage.deadletter import dead_letters, redrive, spool_status
-from storage.native import NativeStore
-from storage.schema import EVENTS_TABLE, migrate
-from storage.spool import Spool
-from storage.writer import BatchWriter
+from ashiato.beacon.event import COLUMNS, Event
+from ashiato.storage.backend import Store, connection
+from ashiato.storage.deadletter import dead_letters, redrive, spool_status
+from ashiato.storage.native import NativeStore
+from ashiato.storage.schema import EVENTS_TABLE, migrate
+from ashiato.storage.spool import Spool
+from ashiato.storage.writer import BatchWriter
 from tests.clickhouse_server import ClickHouseServer, free_port
 from tests.storage.test_writer import Recorder
 

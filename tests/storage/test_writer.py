@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from beacon.event import COLUMNS, Event
-from storage.backend import Store, connection
-from storage.schema import EVENTS_TABLE, migrate
-from storage.writer import BatchWriter
+from ashiato.beacon.event import COLUMNS, Event
+from ashiato.storage.backend import Store, connection
+from ashiato.storage.schema import EVENTS_TABLE, migrate
+from ashiato.storage.writer import BatchWriter
 
 
 class Recorder:
