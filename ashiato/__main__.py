@@ -1,6 +1,6 @@
 """`python -m ashiato`: the same command as `ashiato`."""
 
-from ashiato.collector.cli import main
+from ashiato.collector.cli import run
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

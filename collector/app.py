@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -36,6 +36,7 @@ from ashiato.collector.auth import TokenStore
 from ashiato.collector.background import background_ctx
 from ashiato.collector.batching import TurnBatcher
 from ashiato.collector.config import Config
+from ashiato.collector.listener import guard_middleware
 from ashiato.collector.metrics import Metrics
 from ashiato.collector.rdns import ReverseDNS
 from ashiato.collector.secrets import load_secrets
@@ -216,6 +217,11 @@ async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
 
 
+def handler_args(config: Config) -> dict[str, Any]:
+    """aiohttp's per-connection parser limits, shared by the app and the guarded listener."""
+    return {"max_line_size": config.server.max_url_length, "max_field_size": 8190}
+
+
 def create_app(
     config: Config, *, store: Store, registry: CollectorRegistry | None = None
 ) -> web.Application:
@@ -223,7 +229,8 @@ def create_app(
     app = web.Application(
         # Admin uploads (log chunks) may be large; public endpoints enforce their own limits.
         client_max_size=16 << 20,
-        handler_args={"max_line_size": config.server.max_url_length, "max_field_size": 8190},
+        handler_args=handler_args(config),
+        middlewares=[guard_middleware],
     )
     app[CONFIG] = config
     app[STORE] = store

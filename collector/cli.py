@@ -70,14 +70,21 @@ def cmd_serve(args: argparse.Namespace, config: Config, argv: Sequence[str]) -> 
             "--workers above 1 needs a ClickHouse server (clickhouse_url): the embedded "
             "store can be opened by one process only"
         )
+    from ashiato.collector.listener import ListenError
+
     store = store_for(config)
-    if config.server.workers > 1 and os.environ.get(serving.WORKER_ENV) is None:
-        return serving.run_supervisor(config, store, argv)
-    if os.environ.get(serving.WORKER_ENV) is not None:
-        serving.run_worker(config, store)
-        store.close()
-        return 0
-    return serving.run_single(config, store)
+    try:
+        if config.server.workers > 1 and os.environ.get(serving.WORKER_ENV) is None:
+            return serving.run_supervisor(config, store, argv)
+        if os.environ.get(serving.WORKER_ENV) is not None:
+            try:
+                serving.run_worker(config, store)
+            finally:
+                store.close()
+            return 0
+        return serving.run_single(config, store)
+    except ListenError as exc:
+        raise CommandError(str(exc)) from None
 
 
 # --- migrate ----------------------------------------------------------------------------------
@@ -355,5 +362,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 130
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The `ashiato` command as a process: private files, then `main`'s exit status."""
+    # Spools, the embedded store, exports and keys hold personal data or secrets: whatever
+    # this process creates (chdb's files included) is readable by the service's user only.
+    os.umask(0o077)
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

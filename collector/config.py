@@ -38,6 +38,10 @@ class ServerConfig:
     log_level: str
     max_url_length: int
     max_field_length: int
+    header_timeout_seconds: float
+    idle_timeout_seconds: float
+    body_timeout_seconds: float
+    max_connections: int
 
     @property
     def base_url(self) -> str:
@@ -93,6 +97,7 @@ class CollectionConfig:
     syslog_host: str
     syslog_format: str
     syslog_site: str
+    syslog_idle_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +250,13 @@ def _validate(config: Config) -> None:
         )
     if config.storage.drain_seconds < 0:
         raise ConfigError("drain_seconds: must not be negative")
+    for name in ("header_timeout_seconds", "idle_timeout_seconds", "body_timeout_seconds"):
+        if getattr(config.server, name) <= 0:
+            raise ConfigError(f"{name}: must be more than 0")
+    if config.collection.syslog_idle_seconds <= 0:
+        raise ConfigError("syslog_idle_seconds: must be more than 0")
+    if config.server.max_connections < 1:
+        raise ConfigError("max_connections: must be at least 1")
     for name in (
         "batch_rows",
         "batch_ms",

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ashiato.beacon.accesslog import MAX_LINE_BYTES
+
 MAX_CHUNK = 1 << 20
 
 
@@ -49,6 +51,7 @@ class FollowedFile:
         self._where: Checkpoint | None = None
         self._draining: BinaryIO | None = None
         self._started = False
+        self._skipping = False  # inside a line longer than MAX_CHUNK
 
     def load(self) -> Checkpoint | None:
         """The committed checkpoint, if any."""
@@ -145,7 +148,29 @@ class FollowedFile:
             data = handle.read(MAX_CHUNK)
             if not data:
                 return
+            if self._skipping:
+                # The rest of a line already passed on, cut, as too long.
+                newline = data.find(b"\n")
+                self._skipping = newline < 0
+                skipped = len(data) if newline < 0 else newline + 1
+                handle.seek(start + skipped)
+                checkpoint = Checkpoint(st.st_dev, st.st_ino, start + skipped)
+                if handle is self._handle:
+                    self._where = checkpoint
+                yield Chunk(self.path, [], checkpoint, [])
+                continue
             end = data.rfind(b"\n")
+            if end < 0 and len(data) == MAX_CHUNK:
+                # One line longer than a chunk: pass on its head, which the parser refuses as
+                # too long under the line's own number, and skip the rest of it.
+                self._skipping = True
+                handle.seek(start + len(data))
+                checkpoint = Checkpoint(st.st_dev, st.st_ino, start + len(data))
+                if handle is self._handle:
+                    self._where = checkpoint
+                origin = f"{st.st_dev}:{st.st_ino}:{start}"
+                yield Chunk(self.path, [data[: MAX_LINE_BYTES + 1]], checkpoint, [origin])
+                continue
             if end < 0 and not final and len(data) < MAX_CHUNK:
                 handle.seek(start)
                 return

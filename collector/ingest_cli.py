@@ -23,7 +23,7 @@ from typing import IO, Protocol, cast
 
 from tqdm import tqdm
 
-from ashiato.beacon.accesslog import LogFormatError, LogParser
+from ashiato.beacon.accesslog import MAX_LINE_BYTES, LogFormatError, LogParser
 from ashiato.beacon.event import COLUMNS
 from ashiato.collector.adminclient import CommandError, admin_token, server_url
 from ashiato.collector.app import build_enricher, prepare_storage
@@ -37,6 +37,9 @@ from ashiato.storage.schema import EVENTS_TABLE
 from ashiato.storage.writer import BatchWriter
 
 CHUNK_LINES = 5000
+# A chunk sent to a running server stays far below its request limit (16 MiB), even when
+# every byte needs a JSON escape.
+CHUNK_BYTES = 1 << 20
 
 
 class Sink(Protocol):
@@ -171,18 +174,36 @@ def open_lines(path: Path) -> IO[bytes]:
         raise CommandError(f"{path}: permission denied") from None
 
 
+def bounded_lines(handle: IO[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator[tuple[bytes, int]]:
+    """Each line with its length in the file; a line over `max_line` is cut to `max_line + 1`.
+
+    The parser refuses the cut line as too long, under its own number, while neither this
+    process nor a chunk ever holds more than `max_line` bytes of it.
+    """
+    while line := handle.readline(max_line + 1):
+        size = len(line)
+        if len(line) > max_line and not line.endswith(b"\n"):
+            while rest := handle.readline(1 << 16):
+                size += len(rest)
+                if rest.endswith(b"\n"):
+                    break
+        yield line.rstrip(b"\r\n"), size
+
+
 def _chunks(handle: IO[bytes], identity: str) -> Iterator[tuple[list[bytes], list[str]]]:
-    """Lines in chunks, each line with its origin (file identity and byte offset)."""
+    """Lines in chunks of bounded count and bytes, each line with its origin (file, offset)."""
     chunk: list[bytes] = []
     origins: list[str] = []
     offset = 0
-    for line in handle:
-        chunk.append(line.rstrip(b"\r\n"))
+    chunk_bytes = 0
+    for line, size in bounded_lines(handle):
+        chunk.append(line)
         origins.append(f"{identity}:{offset}")
-        offset += len(line)
-        if len(chunk) >= CHUNK_LINES:
+        offset += size
+        chunk_bytes += len(line)
+        if len(chunk) >= CHUNK_LINES or chunk_bytes >= CHUNK_BYTES:
             yield chunk, origins
-            chunk, origins = [], []
+            chunk, origins, chunk_bytes = [], [], 0
     if chunk:
         yield chunk, origins
 

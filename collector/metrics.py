@@ -51,6 +51,13 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.connections_closed = Counter(
+            "ashiato_connections_closed_total",
+            "Client connections closed or refused by the collector's own limits, by listener "
+            "(http, syslog) and reason (header_timeout, idle, over_capacity)",
+            ["listener", "reason"],
+            registry=registry,
+        )
         self.enrich_seconds = Histogram(
             "ashiato_enrich_seconds",
             "Time spent enriching one hit",

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ashiato.collector.adminclient import CommandError, call_admin_api
 from ashiato.collector.config import Config, store_for
@@ -106,13 +107,20 @@ def cmd_retention(args: argparse.Namespace, config: Config, env: Mapping[str, st
     return 0
 
 
+def _private_file(path: str) -> IO[str]:
+    """A file for personal data: 0600 from the start, also when it existed before."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
 def cmd_subject(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
     """`subject export|erase|suppress|unsuppress`."""
     params = subject_params(args)
     params["reason"] = args.reason
     if args.action == "export":
         records = run_operation(config, env, "export", params)
-        out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115
+        out = _private_file(args.out) if args.out else sys.stdout
         try:
             for record in records:
                 out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")

@@ -18,15 +18,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
-from aiohttp import web
-
 from ashiato.collector.adminclient import SERVER_FILE
-from ashiato.collector.app import create_app, prepare_storage
+from ashiato.collector.app import create_app, handler_args, prepare_storage
 from ashiato.collector.auth import TokenStore
 from ashiato.collector.config import Config
+from ashiato.collector.listener import (
+    ConnectionLimits,
+    Listener,
+    bind,
+)
 from ashiato.storage.backend import Store
 
 log = logging.getLogger(__name__)
@@ -44,8 +47,12 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def banner(config: Config, store_kind: str, workers: int) -> None:
-    """Tell the newcomer where to point a beacon and how to reach the admin API."""
+def banner(config: Config, store_kind: str, workers: int, new_token: str | None) -> None:
+    """Tell the newcomer where to point a beacon and how to reach the admin API.
+
+    A new bootstrap token is shown once, and only to a terminal: when stdout goes to a journal
+    or a file, the banner names the file that holds it instead.
+    """
     server, base = config.server, config.server.base_url
     tokens = TokenStore(config.data_dir)
     plural = f", {workers} workers" if workers > 1 else ""
@@ -53,10 +60,17 @@ def banner(config: Config, store_kind: str, workers: int) -> None:
     print(f'  beacon pixel:  <img src="{base}/b.gif?s=SITE" alt="" width="1" height="1">')
     print(f'  tracker:       <script async src="{base}/t.js" data-site="SITE"></script>')
     print(f"  metrics:       {base}/metrics")
-    if tokens.bootstrap_path.exists():
-        print(f"  admin token:   {tokens.bootstrap_path.read_text().strip()}")
-        print(f"                 (kept in {tokens.bootstrap_path}; revoke it once you made others)")
+    if new_token is not None and sys.stdout.isatty():
+        print(f"  admin token:   {new_token}")
+        print(f"                 (kept in {tokens.bootstrap_path}, readable only by you)")
+    elif tokens.bootstrap_path.exists():
+        print(f"  admin token:   in {tokens.bootstrap_path} (readable only by its owner)")
     sys.stdout.flush()
+
+
+def check_address(config: Config) -> None:
+    """ListenError now, rather than from every worker, when the address cannot be had."""
+    bind(config.server.host, config.server.port, reuse_port=True).close()
 
 
 def announce(config: Config) -> None:
@@ -66,29 +80,60 @@ def announce(config: Config) -> None:
     )
 
 
-def run_worker(config: Config, store: Store) -> None:
-    """Serve in this process until SIGINT or SIGTERM, then drain."""
-    reuse_port = os.environ.get(WORKER_ENV) is not None
-    app = create_app(config, store=store)
-    web.run_app(
-        app,
-        host=config.server.host,
-        port=config.server.port,
-        access_log=None,
-        print=None,
-        reuse_port=reuse_port or None,
-        loop=_event_loop(),
+def run_worker(
+    config: Config, store: Store, *, on_listening: Callable[[], None] | None = None
+) -> None:
+    """Serve in this process until SIGINT or SIGTERM, then drain.
+
+    ListenError (the address is taken, say) is raised before anything is announced.
+    """
+    loop = _event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_serve(config, store, on_listening))
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+async def _serve(config: Config, store: Store, on_listening: Callable[[], None] | None) -> None:
+    server = config.server
+    listener = Listener(
+        create_app(config, store=store),
+        ConnectionLimits(
+            header_seconds=server.header_timeout_seconds,
+            idle_seconds=server.idle_timeout_seconds,
+            max_connections=server.max_connections,
+        ),
         shutdown_timeout=config.storage.drain_seconds,
+        handler_args=handler_args(config),
     )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await listener.start(
+        server.host, server.port, reuse_port=os.environ.get(WORKER_ENV) is not None
+    )
+    try:
+        if on_listening is not None:
+            on_listening()
+        await stop.wait()
+    finally:
+        await listener.stop()
 
 
 def run_single(config: Config, store: Store) -> int:
     """The default: one process."""
-    TokenStore(config.data_dir).ensure_bootstrap()
-    announce(config)
-    banner(config, store.kind, 1)
+    created = TokenStore(config.data_dir).ensure_bootstrap()
+
+    def listening() -> None:
+        announce(config)
+        banner(config, store.kind, 1, created)
+
     try:
-        run_worker(config, store)
+        run_worker(config, store, on_listening=listening)
     finally:
         store.close()
         (config.data_dir / SERVER_FILE).unlink(missing_ok=True)
@@ -97,7 +142,8 @@ def run_single(config: Config, store: Store) -> int:
 
 def run_supervisor(config: Config, store: Store, argv: Sequence[str]) -> int:
     """Fork `workers` copies of this command and keep them running until told to stop."""
-    TokenStore(config.data_dir).ensure_bootstrap()
+    check_address(config)
+    created = TokenStore(config.data_dir).ensure_bootstrap()
     prepare_storage(store)
     store.close()
     metrics_dir = config.data_dir / "metrics"
@@ -119,7 +165,7 @@ def run_supervisor(config: Config, store: Store, argv: Sequence[str]) -> int:
     signal.signal(signal.SIGINT, stop)
     workers = {i: spawn(i) for i in range(config.server.workers)}
     announce(config)
-    banner(config, store.kind, len(workers))
+    banner(config, store.kind, len(workers), created)
     try:
         while not stopping:
             time.sleep(0.2)

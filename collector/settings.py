@@ -50,6 +50,34 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_level", "server", str, "info", "process log level (debug, info, warning, error)"),
     Setting("max_url_length", "server", int, 4096, "longest request URL accepted, in bytes"),
     Setting("max_field_length", "server", int, 2048, "longest stored text field; longer is cut"),
+    Setting(
+        "header_timeout_seconds",
+        "server",
+        float,
+        10.0,
+        "a connection that began a request must send all of its headers within this time",
+    ),
+    Setting(
+        "idle_timeout_seconds",
+        "server",
+        float,
+        30.0,
+        "close a keep-alive connection that sends nothing for this long",
+    ),
+    Setting(
+        "body_timeout_seconds",
+        "server",
+        float,
+        30.0,
+        "a request body must arrive whole within this time",
+    ),
+    Setting(
+        "max_connections",
+        "server",
+        int,
+        4096,
+        "open client connections per worker; more are refused at once",
+    ),
     # storage
     Setting(
         "clickhouse_url",
@@ -194,6 +222,13 @@ SETTINGS: tuple[Setting, ...] = (
         str,
         "",
         "site id for syslog lines (default: the request's host)",
+    ),
+    Setting(
+        "syslog_idle_seconds",
+        "collection",
+        float,
+        300.0,
+        "close a syslog TCP connection that sends nothing for this long (senders reconnect)",
     ),
 )
 

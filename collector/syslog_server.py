@@ -49,10 +49,14 @@ class SyslogHandler:
         record_ingest(metrics, counts, "syslog")
         return True
 
+    def oversized(self, frames: int) -> None:
+        """Count frames the framer dropped for being longer than it holds."""
+        record_ingest(self._app[METRICS], _rejected("too_long", frames), "syslog")
 
-def _rejected(reason: str) -> IngestCounts:
-    counts = IngestCounts(read=1)
-    counts.rejected[reason] += 1
+
+def _rejected(reason: str, n: int = 1) -> IngestCounts:
+    counts = IngestCounts(read=n)
+    counts.rejected[reason] += n
     return counts
 
 
@@ -64,20 +68,48 @@ class _Datagrams(asyncio.DatagramProtocol):
         self._handler.handle(data)
 
 
-async def _serve_stream(
-    handler: SyslogHandler, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    framer = OctetFramer()
-    try:
-        while data := await reader.read(65536):
-            for frame in framer.feed(data):
-                # Back-pressure: stop reading this connection until the writer takes the line.
-                while not handler.handle(frame):
-                    await asyncio.sleep(0.5)
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        writer.close()
+class _Streams:
+    """The syslog TCP connections: a cap on their number and an idle deadline for each."""
+
+    def __init__(self, app: web.Application, handler: SyslogHandler) -> None:
+        config = app[CONFIG]
+        self._handler = handler
+        self._idle = config.collection.syslog_idle_seconds
+        self._max = config.server.max_connections
+        self._closed = app[METRICS].connections_closed
+        self.open = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Read one sender's frames until it closes, falls idle, or the cap refuses it."""
+        if self.open >= self._max:
+            self._closed.labels("syslog", "over_capacity").inc()
+            writer.transport.abort()
+            return
+        self.open += 1
+        framer = OctetFramer()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self._idle):
+                        data = await reader.read(65536)
+                except TimeoutError:
+                    self._closed.labels("syslog", "idle").inc()
+                    break
+                if not data:
+                    break
+                dropped = framer.oversized
+                frames = framer.feed(data)
+                if framer.oversized > dropped:
+                    self._handler.oversized(framer.oversized - dropped)
+                for frame in frames:
+                    # Back-pressure: stop reading this connection until the writer takes it.
+                    while not self._handler.handle(frame):
+                        await asyncio.sleep(0.5)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.open -= 1
+            writer.close()
 
 
 async def syslog_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -91,9 +123,8 @@ async def syslog_ctx(app: web.Application) -> AsyncIterator[None]:
     transport, _ = await loop.create_datagram_endpoint(
         lambda: _Datagrams(handler), local_addr=(config.syslog_host, config.syslog_port)
     )
-    server = await asyncio.start_server(
-        lambda r, w: _serve_stream(handler, r, w), config.syslog_host, config.syslog_port
-    )
+    streams = _Streams(app, handler)
+    server = await asyncio.start_server(streams.serve, config.syslog_host, config.syslog_port)
     log.info("syslog listener on %s:%d (udp, tcp)", config.syslog_host, config.syslog_port)
     yield
     server.close()

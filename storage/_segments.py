@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from ashiato.storage._private import open_private
 from ashiato.storage.errors import StorageError
 
 MAGIC = b"ASHSPOOL"
@@ -172,7 +173,7 @@ def write_checkpoint(directory: Path, position: Position, *, durable: bool) -> N
     """Record `position` as acknowledged, atomically (write a temporary file, then rename)."""
     tmp = directory / (CHECKPOINT + ".tmp")
     body = json.dumps({"version": VERSION, "segment": position.segment, "offset": position.offset})
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     try:
         os.write(fd, body.encode())
         if durable:

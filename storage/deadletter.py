@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+from ashiato.storage._private import open_private, private_dir
 from ashiato.storage._segments import (
     is_locked,
     list_segments,
@@ -57,7 +58,7 @@ def write_dead_letter(
 ) -> Path:
     """Keep a refused batch (spool records) as a new file; durable before this returns."""
     dead = Path(spool_dir) / DEAD_DIR
-    dead.mkdir(parents=True, exist_ok=True)
+    private_dir(dead)
     created = datetime.now(UTC)
     doc = {
         "version": 1,
@@ -69,7 +70,9 @@ def write_dead_letter(
     }
     name = f"{created:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.json"
     tmp = dead / (name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as file:
+    with os.fdopen(
+        open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", encoding="utf-8"
+    ) as file:
         json.dump(doc, file, ensure_ascii=False)
         file.flush()
         os.fsync(file.fileno())

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from ashiato.storage._private import private_dir
 from ashiato.storage._sql import check_identifier, check_read_only, columns_clause, render
 from ashiato.storage.backend import QueryResult
 from ashiato.storage.capabilities import Capabilities
@@ -42,7 +43,8 @@ class EmbeddedEngine:
         except ImportError as exc:
             raise EmbeddedUnavailable(_INSTALL_HINT) from exc
         self.path = Path(data_dir).resolve() / "clickhouse"
-        self.path.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        private_dir(self.path)
         self._lock_file = open(self.path.parent / "chdb.lock", "a+")  # noqa: SIM115
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)

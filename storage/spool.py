@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ashiato.storage._private import open_private, private_dir
 from ashiato.storage._segments import (
     HEADER_SIZE,
     RECORD_HEADER,
@@ -96,8 +97,9 @@ class Spool:
         self._segment_bytes = segment_bytes
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        # Spooled records hold full client addresses: only the service user may read them.
+        private_dir(self.directory)
+        self._lock_fd = open_private(self.directory / "lock", os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -196,7 +198,7 @@ class Spool:
             return self._segments[self._active]
         seq = self._next_seq
         path = segment_path(self.directory, seq)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND)
         segment = Segment(0, rolled=False)
         self._fd, self._active, self._next_seq = fd, seq, seq + 1
         self._segments[seq] = segment

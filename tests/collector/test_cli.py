@@ -77,7 +77,9 @@ def test_serve_prints_where_to_point_a_beacon_and_the_admin_token(tmp_path: Path
     out = server.stop()
     token = (tmp_path / "var" / "admin.token").read_text().strip()
     assert f"{server.url}/b.gif?s=SITE" in out
-    assert token in out
+    # stdout is not a terminal here (as under systemd): the banner names the file instead.
+    assert token not in out
+    assert f"admin token:   in {tmp_path / 'var' / 'admin.token'}" in out
     assert oct((tmp_path / "var" / "admin.token").stat().st_mode & 0o777) == "0o600"
     stored = (tmp_path / "var" / "admin_tokens.json").read_text()
     assert token not in stored
