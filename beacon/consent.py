@@ -11,8 +11,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-PURPOSES = ("necessary", "statistics", "personalization", "marketing")
-NECESSARY_ONLY: tuple[str, ...] = ("necessary",)
+from ashiato.beacon.vocabulary import ALWAYS, PURPOSES, RetentionClass
+
+NECESSARY_ONLY: tuple[str, ...] = (ALWAYS,)
 _SPLIT = re.compile(r"[\s,.+|]+")
 
 
@@ -23,7 +24,7 @@ def parse_purposes(text: str) -> tuple[str, ...]:
     collector does not, and ignoring them can only grant less.
     """
     named = {p.strip().lower() for p in _SPLIT.split(text[:512]) if p}
-    return tuple(p for p in PURPOSES if p in named or p == "necessary")
+    return tuple(p for p in PURPOSES if p in named or p == ALWAYS)
 
 
 def cookie_value(purposes: Iterable[str]) -> str:
@@ -69,12 +70,13 @@ def decide(
     return ConsentDecision(NECESSARY_ONLY, "default")
 
 
-def retention_class(purposes: Iterable[str], kind: str) -> str:
+def retention_class(purposes: Iterable[str], kind: str) -> RetentionClass:
     """The retention class of an event: e-mail tracking, or its widest purpose."""
     if kind in ("email_open", "email_click"):
         return "email"
     granted = set(purposes)
-    for purpose in ("marketing", "personalization", "statistics"):
+    # Purposes run narrowest first, and each has the retention class of its own name.
+    for purpose in reversed(PURPOSES):
         if purpose in granted:
             return purpose
-    return "necessary"
+    return ALWAYS

@@ -1,4 +1,8 @@
-"""The event: one recorded hit, as it is written to the events table."""
+"""The event: one recorded hit, as it is written to the events table.
+
+Its fields are the columns of `beacon.columns`, in the same order (`day` is derived from
+`ts_ms`); a test fails if the two drift apart.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,6 @@ from typing import Any
 
 # Kinds of hit. A kind is part of every report's grouping, so the set is closed.
 KINDS = frozenset({"pageview", "event", "email_open", "email_click", "consent", "access_log"})
-
-# Retention classes, one per purpose the policies name, plus e-mail tracking. The events table
-# is partitioned by (retention class, week) so expiring a class is a partition drop.
-RETENTION_CLASSES = ("necessary", "statistics", "personalization", "marketing", "email")
 
 
 def new_event_id() -> str:
@@ -27,7 +27,7 @@ def new_event_id() -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     """One hit, enriched and consent-tagged, ready for storage.
 
@@ -36,10 +36,10 @@ class Event:
     recipient pseudonym) are None when absent, so "not kept" differs from "empty".
     """
 
+    event_id: str = field(default_factory=new_event_id)
     ts_ms: int
     kind: str
     site: str = ""
-    event_id: str = field(default_factory=new_event_id)
     name: str = ""
     url: str = ""
     referrer: str = ""
@@ -107,4 +107,3 @@ class Event:
 
 
 FIELDS = dataclasses.fields(Event)
-COLUMNS = (*(f.name for f in FIELDS), "day")

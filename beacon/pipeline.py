@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ashiato.beacon.columns import withheld
 from ashiato.beacon.consent import ConsentDecision, ConsentPolicy, decide, retention_class
 from ashiato.beacon.event import Event
 from ashiato.beacon.geo import GeoInfo, GeoLookup
@@ -16,6 +17,7 @@ from ashiato.beacon.language import primary_language
 from ashiato.beacon.netaddr import TrustedProxies, client_ip, normalize_ip, truncate_ip
 from ashiato.beacon.referrer import ReferrerClassifier
 from ashiato.beacon.useragent import UserAgentParser, is_generic_mail_fetcher
+from ashiato.beacon.vocabulary import ALWAYS
 
 _NO_GEO = GeoInfo()
 
@@ -109,10 +111,13 @@ class Enricher:
         return ip, truncate_ip(ip), self.geo.lookup(ip) if ip else _NO_GEO
 
     def build(self, hit: Hit, decision: ConsentDecision | None = None) -> Built:
-        """Turn a hit into the event to store, keeping only what its consent allows."""
+        """Turn a hit into the event to store, keeping only what its consent allows.
+
+        Every value is worked out first; then each column whose purpose the hit did not grant
+        (per `beacon.columns`) is emptied, so the rule lives in one table, not in this code.
+        """
         cut = self._cut
         decision = decision or self.decide(hit)
-        personal = decision.allows("personalization") and not hit.suppressed
         ip, truncated, geo = self._addresses(hit.peer, hit.x_forwarded_for, hit.forwarded)
         device = self.user_agents.parse(hit.user_agent)
         automated = device.automated
@@ -121,61 +126,59 @@ class Enricher:
         elif hit.kind == "email_click" and device.device == "bot" and not automated:
             automated = "link_scanner"
         ref = self.referrers.classify(cut(hit.referrer), cut(hit.url))
-        # A consent change keeps the browser's pseudonym even when it withdraws: the record of
-        # the withdrawal is what stops any later linking of that visitor.
-        keeps_visitor = personal or (hit.kind == "consent" and not hit.suppressed)
-        visitor = (
-            visitor_pseudonym(hit.visitor_cookie, self._visitor_key)
-            if keeps_visitor and hit.visitor_cookie
-            else None
-        )
-        statistics = decision.allows("statistics") or personal
-        event = Event(
-            ts_ms=hit.ts_ms,
-            kind=hit.kind,
-            site=cut(hit.site, 128),
-            name=cut(hit.name, 128),
-            url=cut(hit.url),
-            referrer=cut(hit.referrer),
-            ref_medium=ref.medium,
-            ref_source=ref.source,
-            ref_term=ref.term,
-            ip=ip if personal else truncated,
-            ip_full=(ip or None) if self._keep_full_ip else None,
-            host=cut(hit.host, 255) if hit.host else None,
-            user_agent=cut(hit.user_agent, 512),
-            browser=device.browser,
-            browser_version=device.browser_version,
-            os=device.os,
-            os_version=device.os_version,
-            device=device.device,
-            is_bot=device.is_bot,
-            automated=automated,
-            language=(cut(hit.language, 35).lower() or primary_language(hit.accept_language))
-            if statistics
-            else "",
-            screen=cut(hit.screen, 16) if statistics else "",
-            country=geo.country,
-            region=geo.region if statistics else "",
-            city=geo.city if statistics else "",
-            asn=geo.asn,
-            as_org=geo.as_org,
-            visitor_id=visitor,
-            campaign=cut(hit.campaign, 128),
-            recipient=(hit.recipient or None) if not hit.suppressed else None,
-            target_url=cut(hit.target_url),
-            method=cut(hit.method, 16),
-            status=hit.status,
-            bytes_sent=hit.bytes_sent,
-            request_time_ms=hit.request_time_ms,
-            purposes=decision.purposes,
-            consent_signal=decision.signal,
-            policy_version=self.policy.version,
-            retention_class=retention_class(decision.purposes, hit.kind),
-            source=hit.source,
-            props=cut(json.dumps(hit.props, ensure_ascii=False), 4096) if hit.props else "",
-        )
-        return Built(event, decision)
+        values: dict[str, Any] = {
+            "ts_ms": hit.ts_ms,
+            "kind": hit.kind,
+            "site": cut(hit.site, 128),
+            "name": cut(hit.name, 128),
+            "url": cut(hit.url),
+            "referrer": cut(hit.referrer),
+            "ref_medium": ref.medium,
+            "ref_source": ref.source,
+            "ref_term": ref.term,
+            "ip": truncated,
+            "ip_full": (ip or None) if self._keep_full_ip else None,
+            "host": cut(hit.host, 255) if hit.host else None,
+            "user_agent": cut(hit.user_agent, 512),
+            "browser": device.browser,
+            "browser_version": device.browser_version,
+            "os": device.os,
+            "os_version": device.os_version,
+            "device": device.device,
+            "is_bot": device.is_bot,
+            "automated": automated,
+            "language": cut(hit.language, 35).lower() or primary_language(hit.accept_language),
+            "screen": cut(hit.screen, 16),
+            "country": geo.country,
+            "region": geo.region,
+            "city": geo.city,
+            "asn": geo.asn,
+            "as_org": geo.as_org,
+            "visitor_id": (
+                visitor_pseudonym(hit.visitor_cookie, self._visitor_key)
+                if hit.visitor_cookie
+                else None
+            ),
+            "campaign": cut(hit.campaign, 128),
+            "recipient": hit.recipient or None,
+            "target_url": cut(hit.target_url),
+            "method": cut(hit.method, 16),
+            "status": hit.status,
+            "bytes_sent": hit.bytes_sent,
+            "request_time_ms": hit.request_time_ms,
+            # `necessary` is always granted, whatever a decision built elsewhere lists.
+            "purposes": decision.purposes
+            if ALWAYS in decision.purposes
+            else (ALWAYS, *decision.purposes),
+            "consent_signal": decision.signal,
+            "policy_version": self.policy.version,
+            "retention_class": retention_class(decision.purposes, hit.kind),
+            "source": hit.source,
+            "props": cut(json.dumps(hit.props, ensure_ascii=False), 4096) if hit.props else "",
+        }
+        for column in withheld(decision.purposes, hit.kind, hit.suppressed):
+            values[column.name] = column.empty
+        return Built(Event(**values), decision)
 
     def _cut(self, text: str, limit: int = 0) -> str:
         """Truncate a field to its limit (the configured maximum unless a smaller one is given)."""

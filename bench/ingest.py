@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ashiato.beacon.accesslog import LogParser
-from ashiato.beacon.event import COLUMNS
+from ashiato.beacon.columns import COLUMNS
 from ashiato.collector.app import build_enricher, prepare_storage
 from ashiato.collector.config import load_config
 from ashiato.collector.ingest import LogIngestor

@@ -20,7 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ashiato.beacon.event import COLUMNS, Event
+from ashiato.beacon.columns import COLUMNS
+from ashiato.beacon.event import Event
 from ashiato.storage.backend import Backend, Store
 from ashiato.storage.partitions import drop_partition, list_partitions, week_of
 from ashiato.storage.schema import EVENTS_TABLE, migrate

@@ -13,8 +13,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ashiato.beacon.columns import COLUMNS
 from ashiato.beacon.consent import ConsentPolicy
-from ashiato.beacon.event import COLUMNS
 from ashiato.beacon.geo import GeoLookup
 from ashiato.beacon.netaddr import TrustedProxies
 from ashiato.beacon.pipeline import Enricher

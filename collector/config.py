@@ -16,10 +16,14 @@ from typing import Any
 
 from ashiato.beacon.accesslog import LogFormatError, LogParser
 from ashiato.beacon.netaddr import TrustedProxies
+from ashiato.beacon.vocabulary import (
+    FSYNC_POLICIES,
+    PURPOSES,
+    RETENTION_PERIODS,
+    spoken,
+)
 from ashiato.collector.settings import BY_NAME, SECTIONS, SETTINGS, Setting
 from ashiato.storage.backend import Store, open_store
-
-PURPOSES = ("necessary", "statistics", "personalization", "marketing")
 
 
 class ConfigError(Exception):
@@ -104,14 +108,16 @@ class CollectionConfig:
 class RetentionConfig:
     """How long each retention class is kept, and how often jobs run in embedded mode."""
 
-    retention_necessary_days: int
-    retention_statistics_days: int
-    retention_personalization_days: int
-    retention_marketing_days: int
-    retention_email_days: int
-    retention_audit_days: int
-    retention_provisions_days: int
+    days: Mapping[str, int]  # per class of `RETENTION_PERIODS`, from its `retention_*` setting
     retention_interval_minutes: int
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> RetentionConfig:
+        """The section from parsed setting values."""
+        return cls(
+            days={p.name: values[p.setting] for p in RETENTION_PERIODS if p.name != "full_ip"},
+            retention_interval_minutes=values["retention_interval_minutes"],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +141,6 @@ _SECTION_TYPES: dict[str, type] = {
     "storage": StorageConfig,
     "consent": ConsentConfig,
     "collection": CollectionConfig,
-    "retention": RetentionConfig,
 }
 
 
@@ -220,7 +225,7 @@ def load_config(
         section: cls(**{f.name: values[f.name] for f in fields(cls)})
         for section, cls in _SECTION_TYPES.items()
     }
-    config = Config(**sections)
+    config = Config(**sections, retention=RetentionConfig.from_values(values))
     _validate(config)
     return config
 
@@ -241,13 +246,13 @@ def _validate(config: Config) -> None:
         )
     unknown = [p for p in consent.opt_out_purposes if p not in PURPOSES]
     if unknown:
-        raise ConfigError(f"opt_out_purposes: unknown purpose {unknown[0]!r}; known: {PURPOSES}")
+        raise ConfigError(
+            f"opt_out_purposes: unknown purpose {unknown[0]!r}; known: {spoken(PURPOSES)}"
+        )
     if config.storage.cluster and not config.storage.clickhouse_url:
         raise ConfigError("cluster: needs clickhouse_url (a server of that cluster)")
-    if config.storage.fsync not in ("always", "interval", "roll", "never"):
-        raise ConfigError(
-            f"fsync: one of always, interval, roll, never; got {config.storage.fsync!r}"
-        )
+    if config.storage.fsync not in FSYNC_POLICIES:
+        raise ConfigError(f"fsync: {spoken(FSYNC_POLICIES)}; got {config.storage.fsync!r}")
     if config.storage.drain_seconds < 0:
         raise ConfigError("drain_seconds: must not be negative")
     for name in ("header_timeout_seconds", "idle_timeout_seconds", "body_timeout_seconds"):
@@ -273,9 +278,9 @@ def _validate(config: Config) -> None:
         TrustedProxies.from_cidrs(config.collection.trusted_proxies)
     except ValueError as exc:
         raise ConfigError(f"trusted_proxies: {exc}") from None
-    for field_ in fields(RetentionConfig):
-        if field_.name.endswith("_days") and getattr(config.retention, field_.name) < 1:
-            raise ConfigError(f"{field_.name}: must be at least 1 day")
+    for period in RETENTION_PERIODS:
+        if period.name in config.retention.days and config.retention.days[period.name] < 1:
+            raise ConfigError(f"{period.setting}: must be at least 1 day")
     if config.collection.forwarded_header not in ("x-forwarded-for", "forwarded"):
         raise ConfigError(
             "forwarded_header: x-forwarded-for or forwarded, "

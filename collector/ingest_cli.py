@@ -24,7 +24,7 @@ from typing import IO, Protocol, cast
 from tqdm import tqdm
 
 from ashiato.beacon.accesslog import MAX_LINE_BYTES, LogFormatError, LogParser
-from ashiato.beacon.event import COLUMNS
+from ashiato.beacon.columns import COLUMNS
 from ashiato.collector.adminclient import CommandError, admin_token, server_url
 from ashiato.collector.app import build_enricher, prepare_storage
 from ashiato.collector.config import Config, store_for

@@ -47,16 +47,8 @@ class Context:
 
 def retention_policy(config: Config) -> RetentionPolicy:
     """The retention policy from the configuration."""
-    r = config.retention
     return RetentionPolicy(
-        full_ip=config.consent.security_window_days,
-        necessary=r.retention_necessary_days,
-        statistics=r.retention_statistics_days,
-        personalization=r.retention_personalization_days,
-        marketing=r.retention_marketing_days,
-        email=r.retention_email_days,
-        audit=r.retention_audit_days,
-        provisions=r.retention_provisions_days,
+        {**config.retention.days, "full_ip": config.consent.security_window_days}
     )
 
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ashiato.beacon.vocabulary import FSYNC_POLICIES, PURPOSES, RETENTION_PERIODS, spoken
+
+_PERIOD = {p.name: p for p in RETENTION_PERIODS}
+
 
 @dataclass(frozen=True, slots=True)
 class Setting:
@@ -113,7 +117,7 @@ SETTINGS: tuple[Setting, ...] = (
         "storage",
         str,
         "interval",
-        "when spooled hits are forced to disk: always, interval, roll or never",
+        f"when spooled hits are forced to disk: {spoken(FSYNC_POLICIES)}",
     ),
     Setting("fsync_interval_ms", "storage", int, 1000, "fsync period under fsync = interval"),
     Setting(
@@ -136,7 +140,7 @@ SETTINGS: tuple[Setting, ...] = (
         "consent",
         "list",
         ["necessary", "statistics"],
-        "purposes granted by default under the opt-out regime",
+        f"purposes granted by default under the opt-out regime ({spoken(PURPOSES)})",
     ),
     Setting("honor_gpc", "consent", bool, True, "treat Sec-GPC: 1 as necessary-only"),
     Setting("honor_dnt", "consent", bool, True, "treat DNT: 1 as necessary-only"),
@@ -144,10 +148,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cookie_days", "consent", int, 395, "lifetime of the visitor cookie, in days"),
     Setting("cookie_secure", "consent", bool, True, "send cookies with the Secure attribute"),
     Setting(
-        "security_window_days",
+        _PERIOD["full_ip"].setting,
         "consent",
         int,
-        7,
+        _PERIOD["full_ip"].days,
         "days the full IP is kept for security before it is cleared",
     ),
     # collection
@@ -233,49 +237,11 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 SETTINGS += (
-    # retention (days per class; the full-IP window is consent.security_window_days)
-    Setting(
-        "retention_necessary_days",
-        "retention",
-        int,
-        90,
-        "events with necessary consent only: security and abuse investigation",
-    ),
-    Setting(
-        "retention_statistics_days",
-        "retention",
-        int,
-        395,
-        "consented statistics: 13 months, so a year can be compared with the last",
-    ),
-    Setting(
-        "retention_personalization_days",
-        "retention",
-        int,
-        395,
-        "events with a visitor id: as long as the cookie (cookie_days) plus a month",
-    ),
-    Setting(
-        "retention_marketing_days",
-        "retention",
-        int,
-        395,
-        "marketing-consented events that may be linked to a member",
-    ),
-    Setting("retention_email_days", "retention", int, 395, "e-mail opens and clicks"),
-    Setting(
-        "retention_audit_days",
-        "retention",
-        int,
-        1095,
-        "audit trail: three years, to answer for every access to personal data",
-    ),
-    Setting(
-        "retention_provisions_days",
-        "retention",
-        int,
-        1095,
-        "records of provision to third parties: three years",
+    # retention: days per class (the full-IP window is consent.security_window_days)
+    *(
+        Setting(p.setting, "retention", int, p.days, p.holds)
+        for p in RETENTION_PERIODS
+        if p.name != "full_ip"
     ),
     Setting(
         "retention_interval_minutes",

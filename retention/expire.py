@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from ashiato.beacon.event import RETENTION_CLASSES
+from ashiato.beacon.vocabulary import RETENTION_CLASSES
 from ashiato.retention._clock import horizon, midnight, to_ms
 from ashiato.retention.policy import RetentionPolicy
 from ashiato.storage.audit import AuditEntry, record

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ashiato.beacon.columns import EVENT_COLUMNS
 from ashiato.storage.backend import Backend
 from ashiato.storage.capabilities import Capabilities
 from ashiato.storage.errors import MigrationError, StorageError
@@ -70,19 +71,13 @@ class Migration:
     statements: Callable[[Capabilities, Layout], list[str]]
 
 
+def event_columns_ddl(caps: Capabilities) -> str:
+    """The events table's column list for CREATE TABLE, from `beacon.columns`."""
+    return ", ".join(f"{c.name} {c.clickhouse_type(caps.low_cardinality)}" for c in EVENT_COLUMNS)
+
+
 def _events(caps: Capabilities, layout: Layout) -> list[str]:
-    low = caps.string_type(low_cardinality=True)
-    columns = f"""
-        event_id UUID, ts_ms UInt64, day Date, kind {low}, site {low}, name String, url String,
-        referrer String, ref_medium {low}, ref_source {low}, ref_term String, ip String,
-        ip_full Nullable(String), host Nullable(String), user_agent String, browser {low},
-        browser_version String, os {low}, os_version String, device {low}, is_bot UInt8,
-        automated {low}, language {low}, screen String, country {low}, region String,
-        city String, asn UInt32, as_org String, visitor_id Nullable(String),
-        member_id Nullable(String), campaign String, recipient Nullable(String),
-        target_url String, method {low}, status UInt16, bytes_sent UInt64,
-        request_time_ms UInt32, purposes Array(String), consent_signal {low},
-        policy_version {low}, retention_class String, source {low}, props String"""
+    columns = event_columns_ddl(caps)
     # Each event is kept once per event id: replays after a crash insert the same id again and
     # ReplacingMergeTree collapses them; the `events` view reads through FINAL so every query
     # sees each event once even before the background merge happened. On a cluster one

@@ -128,7 +128,8 @@ async def test_explicit_personalization_sets_the_cookie_and_a_keyed_visitor_id(
         "2024-04",
         "personalization",
     )
-    assert row["ip"] == "127.0.0.1"
+    # The README's consent table: the full IP only in ip_full, whatever the purposes.
+    assert (row["ip"], row["ip_full"]) == ("127.0.0.0", "127.0.0.1")
 
 
 @pytest.mark.parametrize(("header", "signal"), [("Sec-GPC", "gpc"), ("DNT", "dnt")])

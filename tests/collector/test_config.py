@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ashiato.beacon.vocabulary import RETENTION_PERIODS
 from ashiato.collector.config import (
     CollectionConfig,
     ConfigError,
@@ -33,8 +34,22 @@ def test_every_setting_has_a_field_and_every_field_a_setting() -> None:
         f.name
         for cls in (ServerConfig, StorageConfig, ConsentConfig, CollectionConfig, RetentionConfig)
         for f in fields(cls)
+        if f.name != "days"
     }
+    # The retention days are one mapping, a setting per period of the vocabulary.
+    names |= {p.setting for p in RETENTION_PERIODS}
     assert names == {s.name for s in SETTINGS}
+
+
+def test_retention_days_come_from_their_settings() -> None:
+    config = load_config(env={"ASHIATO_RETENTION_EMAIL_DAYS": "30"})
+    assert config.retention.days == {
+        p.name: 30 if p.name == "email" else p.days
+        for p in RETENTION_PERIODS
+        if p.name != "full_ip"
+    }
+    with pytest.raises(ConfigError, match="retention_audit_days: must be at least 1 day"):
+        load_config(env={"ASHIATO_RETENTION_AUDIT_DAYS": "0"})
 
 
 def test_flags_beat_environment_beat_file(tmp_path: Path) -> None:
@@ -65,6 +80,7 @@ def test_lists_and_booleans_come_from_text() -> None:
         ({"ASHIATO_HONOR_GPC": "maybe"}, "honor_gpc: expected true or false"),
         ({"ASHIATO_CONSENT_REGIME": "sometimes"}, "consent_regime: must be opt-in or opt-out"),
         ({"ASHIATO_OPT_OUT_PURPOSES": "statistics,tracking"}, "opt_out_purposes: unknown purpose"),
+        ({"ASHIATO_FSYNC": "sometimes"}, "fsync: always, interval, roll or never; got"),
         ({"ASHIATO_BATCH_ROWS": "0"}, "batch_rows: must be at least 1"),
         ({"ASHIATO_DATABASE": "x; DROP"}, "database: not a valid name"),
     ],

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from ashiato.beacon.event import COLUMNS, Event
+from ashiato.beacon.columns import COLUMNS
+from ashiato.beacon.event import Event
 from ashiato.storage.backend import Backend, Store, connection
 from ashiato.storage.schema import EVENTS_TABLE, migrate
 

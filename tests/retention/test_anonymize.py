@@ -16,7 +16,7 @@ from ashiato.storage.schema import EVENTS_TABLE
 from tests.retention.conftest import FailingBackend, at, insert, ms
 
 NOW = at(date(2026, 6, 15))
-POLICY = RetentionPolicy(full_ip=7)
+POLICY = RetentionPolicy({"full_ip": 7})
 OLD, NEW = date(2026, 6, 7), date(2026, 6, 8)  # cutoff: days before 2026-06-08
 
 

@@ -6,7 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from ashiato.beacon.event import RETENTION_CLASSES, Event
+from ashiato.beacon.event import Event
+from ashiato.beacon.vocabulary import RETENTION_CLASSES
 from ashiato.retention.expire import expire, monthly_partitions
 from ashiato.retention.policy import RetentionPolicy
 from ashiato.retention.provisions import record_provision
@@ -17,13 +18,15 @@ from tests.retention.conftest import FailingBackend, at, insert, ms
 
 NOW = at(date(2026, 6, 17), 9)  # a Wednesday
 POLICY = RetentionPolicy(
-    necessary=14,
-    statistics=60,
-    personalization=45,
-    marketing=30,
-    email=21,
-    audit=365,
-    provisions=730,
+    {
+        "necessary": 14,
+        "statistics": 60,
+        "personalization": 45,
+        "marketing": 30,
+        "email": 21,
+        "audit": 365,
+        "provisions": 730,
+    }
 )
 WEEKS = [date(2026, 6, 15) - timedelta(weeks=k) for k in range(12)]  # Mondays
 MONTHS = [date(2024, 5, 20), date(2025, 5, 31), date(2025, 6, 1), date(2026, 6, 1)]

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import pytest
 
-from ashiato.beacon.event import RETENTION_CLASSES
+from ashiato.beacon.vocabulary import PERIOD_NAMES, RETENTION_CLASSES
 from ashiato.retention.policy import RetentionPolicy
 
 
 def test_defaults_cover_every_event_class_and_the_ledgers() -> None:
     policy = RetentionPolicy()
     assert policy.full_ip == 7
-    assert policy.necessary == 90
+    assert policy.days_for("necessary") == 90
     assert [policy.days_for(c) for c in RETENTION_CLASSES] == [90, 395, 395, 395, 395]
-    assert (policy.audit, policy.provisions) == (1095, 1095)
+    assert (policy.days_for("audit"), policy.days_for("provisions")) == (1095, 1095)
+    assert set(policy.as_dict()) == set(PERIOD_NAMES)
 
 
 def test_from_mapping_overrides_and_keeps_defaults() -> None:
     policy = RetentionPolicy.from_mapping({"statistics": 30, "full_ip": "0"})
-    assert (policy.statistics, policy.full_ip, policy.marketing) == (30, 0, 395)
+    assert (policy.days_for("statistics"), policy.full_ip, policy.days_for("marketing")) == (
+        30,
+        0,
+        395,
+    )
 
 
 @pytest.mark.parametrize(

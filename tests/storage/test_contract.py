@@ -9,7 +9,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from ashiato.beacon.event import COLUMNS, Event
+from ashiato.beacon.columns import COLUMNS
+from ashiato.beacon.event import Event
 from ashiato.storage.backend import Store, connection
 from ashiato.storage.capabilities import Capabilities
 from ashiato.storage.errors import MigrationError, QueryRejected, ReadOnlyViolation

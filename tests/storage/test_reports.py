@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from ashiato.beacon.event import COLUMNS, Event
+from ashiato.beacon.columns import COLUMNS
+from ashiato.beacon.event import Event
 from ashiato.retention.suppress import suppress
 from ashiato.storage.backend import Store, connection
 from ashiato.storage.errors import QueryRejected

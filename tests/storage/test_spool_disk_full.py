@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ashiato.beacon.event import COLUMNS, Event
+from ashiato.beacon.columns import COLUMNS
+from ashiato.beacon.event import Event
 from ashiato.storage._segments import (
     HEADER_SIZE,
     RECORD_HEADER,

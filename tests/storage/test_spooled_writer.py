@@ -6,7 +6,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from ashiato.beacon.event import COLUMNS, Event
+from ashiato.beacon.columns import COLUMNS
+from ashiato.beacon.event import Event
 from ashiato.storage.backend import Store, connection
 from ashiato.storage.deadletter import dead_letters, redrive, spool_status
 from ashiato.storage.native import NativeStore

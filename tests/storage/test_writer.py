@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from ashiato.beacon.event import COLUMNS, Event
+from ashiato.beacon.columns import COLUMNS
+from ashiato.beacon.event import Event
 from ashiato.storage.backend import Store, connection
 from ashiato.storage.schema import EVENTS_TABLE, migrate
 from ashiato.storage.writer import BatchWriter
