@@ -227,7 +227,7 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
         except RetentionError as exc:
             raise error(409, str(exc)) from None
         except StorageError as exc:
-            raise error(503, str(exc)) from None
+            raise error(503, operation.storage_failure(exc)) from None
         if name == "retention":
             request.app[METRICS].retention_ran(result)
         if name in ("suppress", "unsuppress", "erase"):

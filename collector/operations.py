@@ -27,7 +27,7 @@ from ashiato.retention.members import register_member
 from ashiato.retention.policy import RetentionPolicy
 from ashiato.storage import audit, reports
 from ashiato.storage.backend import Backend
-from ashiato.storage.errors import QueryRejected
+from ashiato.storage.errors import QueryRejected, StorageError
 
 JOBS = ("expire", "anonymize", "link")
 
@@ -288,12 +288,22 @@ class Operation:
 
     scope: str
     run: Callable[[Backend, Mapping[str, Any], Context], Any]
+    rerun: str = ""  # what to tell a caller whose request storage cut short
+
+    def storage_failure(self, exc: StorageError) -> str:
+        """The message for a request storage failed part-way, with what to do about it."""
+        return f"{exc}; {self.rerun}" if self.rerun else str(exc)
+
+
+# Every step of an erasure is idempotent and what it deletes last (the identity links) is what
+# finds the rest, so a request cut short is finished by the same request sent again.
+_ERASE_RERUN = "nothing done so far is lost: send the same erasure again to finish it"
 
 
 OPERATIONS: dict[str, Operation] = {
     "retention": Operation("admin", run_retention),
     "export": Operation("export", op_export),
-    "erase": Operation("erase", op_erase),
+    "erase": Operation("erase", op_erase, _ERASE_RERUN),
     "suppress": Operation("erase", _suppression(True)),
     "unsuppress": Operation("erase", _suppression(False)),
     "provision": Operation("admin", op_provision),

@@ -28,7 +28,7 @@ from ashiato.collector.operations import (
 from ashiato.collector.secrets import load_secrets
 from ashiato.retention.errors import RetentionError
 from ashiato.storage.backend import connection
-from ashiato.storage.errors import StoreInUse
+from ashiato.storage.errors import StorageError, StoreInUse
 
 
 def run_operation(
@@ -50,6 +50,8 @@ def run_operation(
             return plain(OPERATIONS[name].run(backend, params, ctx))
     except (OperationError, ValueError, RetentionError) as exc:
         raise CommandError(str(exc)) from None
+    except StorageError as exc:
+        raise CommandError(OPERATIONS[name].storage_failure(exc)) from None
     finally:
         store.close()
 

@@ -4,6 +4,9 @@ ClickHouse applies mutations in the background, in order, part by part; a mutati
 cannot be applied blocks every later one on the table. So each statement here is followed by
 polling `system.mutations` (present with `is_done` since 18.12), and a mutation the server
 reports as failing is killed where the server can (19.x and later) and raised.
+
+Functions here take the logical table name (`events_data`) and name the table the rows are
+stored in through the backend's layout (on a cluster, `events_data_local` on every shard).
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ _POLL_S = 0.1
 
 def mutation_ids(backend: Backend, table: str) -> set[str]:
     """Ids of every mutation ClickHouse still lists for `table`."""
-    result = backend.query(
+    result = backend.query_local(
         "SELECT mutation_id FROM system.mutations WHERE database = %(db)s AND table = %(t)s",
-        {"db": backend.database, "t": table},
+        {"db": backend.database, "t": backend.layout.local(table)},
     )
     return {str(r[0]) for r in result.rows}
 
@@ -47,10 +50,10 @@ def wait_for_mutations(backend: Backend, table: str, ignore: set[str], timeout: 
     fail_column = ", latest_fail_reason" if failures else ""
     deadline = time.monotonic() + timeout
     while True:
-        rows = backend.query(
+        rows = backend.query_local(
             f"SELECT mutation_id, is_done{fail_column} FROM system.mutations"
             " WHERE database = %(db)s AND table = %(t)s",
-            {"db": backend.database, "t": table},
+            {"db": backend.database, "t": backend.layout.local(table)},
         ).rows
         pending = [r for r in rows if str(r[0]) not in ignore and not r[1]]
         if not pending:
@@ -68,9 +71,9 @@ def wait_for_mutations(backend: Backend, table: str, ignore: set[str], timeout: 
 def _kill(backend: Backend, table: str, mutation_id: str) -> None:
     # Servers without KILL MUTATION keep it until an operator removes it.
     with contextlib.suppress(QueryRejected):
-        backend.execute(
+        backend.execute_local(
             "KILL MUTATION WHERE database = %(db)s AND table = %(t)s AND mutation_id = %(id)s",
-            {"db": backend.database, "t": table, "id": mutation_id},
+            {"db": backend.database, "t": backend.layout.local(table), "id": mutation_id},
         )
 
 
@@ -83,9 +86,12 @@ def mutate(
     wait: bool,
     timeout: float,
 ) -> bool:
-    """Run one mutation on `table`; with `wait`, poll until it is done. True when done."""
+    """Run one mutation on `table`; with `wait`, poll until it is done. True when done.
+
+    `statement` names the table as `backend.layout.local(table)`: it runs where the rows are.
+    """
     before = mutation_ids(backend, table)
-    backend.execute(statement, params)
+    backend.execute_local(statement, params)
     if not wait:
         return False
     return wait_for_mutations(backend, table, before, timeout)
@@ -105,8 +111,9 @@ def delete_where(
     `predicate` must never be NULL for a row (guard Nullable columns with isNotNull and
     assumeNotNull): ClickHouse 18.16 removes rows whose delete condition is NULL.
     """
+    local = backend.layout.local(table)
     if backend.capabilities.lightweight_delete:
-        statement = f"DELETE FROM {table} WHERE {predicate}"
+        statement = f"DELETE FROM {local} WHERE {predicate}"
     else:
-        statement = f"ALTER TABLE {table} DELETE WHERE {predicate}"
+        statement = f"ALTER TABLE {local} DELETE WHERE {predicate}"
     return mutate(backend, table, statement, params, wait=wait, timeout=timeout)

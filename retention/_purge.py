@@ -21,9 +21,10 @@ def holding_parts(
 ) -> set[str]:
     """Names of parts holding rows that match `predicate`; `masked` includes deleted rows."""
     settings = " SETTINGS apply_deleted_mask = 0" if masked else ""
+    local = backend.layout.local(table)
     # Not `SELECT DISTINCT _part … WHERE`: that query crashes ClickHouse 18.16 (segfault).
-    result = backend.query(
-        f"SELECT _part, count() FROM {table} WHERE {predicate} GROUP BY _part{settings}", params
+    result = backend.query_local(
+        f"SELECT _part, count() FROM {local} WHERE {predicate} GROUP BY _part{settings}", params
     )
     return {str(r[0]) for r in result.rows}
 
@@ -32,10 +33,10 @@ def listed_parts(backend: Backend, table: str, names: set[str]) -> list[str]:
     """Those of `names` still listed in system.parts (active or waiting for removal)."""
     if not names:
         return []
-    result = backend.query(
+    result = backend.query_local(
         "SELECT name FROM system.parts WHERE database = %(db)s AND table = %(t)s"
         " AND has(%(names)s, name) ORDER BY name",
-        {"db": backend.database, "t": table, "names": sorted(names)},
+        {"db": backend.database, "t": backend.layout.local(table), "names": sorted(names)},
     )
     return [str(r[0]) for r in result.rows]
 
@@ -44,14 +45,15 @@ def optimize_partitions_of(backend: Backend, table: str, names: set[str]) -> Non
     """Merge the partitions of the given parts into one part each, dropping masked rows."""
     if not names:
         return
-    result = backend.query(
+    local = backend.layout.local(table)
+    result = backend.query_local(
         "SELECT DISTINCT partition_id FROM system.parts WHERE database = %(db)s"
         " AND table = %(t)s AND has(%(names)s, name)",
-        {"db": backend.database, "t": table, "names": sorted(names)},
+        {"db": backend.database, "t": local, "names": sorted(names)},
     )
-    for (partition_id,) in result.rows:
-        backend.execute(
-            f"OPTIMIZE TABLE {table} PARTITION ID %(id)s FINAL", {"id": str(partition_id)}
+    for partition_id in sorted({str(row[0]) for row in result.rows}):
+        backend.execute_local(
+            f"OPTIMIZE TABLE {local} PARTITION ID %(id)s FINAL", {"id": partition_id}
         )
 
 

@@ -66,7 +66,8 @@ def anonymize(
     done = True
     if rows and not dry_run:
         statement = (
-            f"ALTER TABLE {EVENTS_TABLE} UPDATE ip_full = NULL, host = NULL, user_agent = '',"
+            f"ALTER TABLE {backend.layout.local(EVENTS_TABLE)}"
+            " UPDATE ip_full = NULL, host = NULL, user_agent = '',"
             f" ip = {truncated_ip_sql(backend.capabilities)} WHERE {predicate}"
         )
         done = mutate(backend, EVENTS_TABLE, statement, params, wait=True, timeout=timeout)

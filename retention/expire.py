@@ -66,13 +66,17 @@ def month_expired(yyyymm: int, days: int, now: datetime) -> bool:
 
 def monthly_partitions(backend: Backend, table: str) -> list[tuple[int, int]]:
     """Active (YYYYMM, rows) partitions of a table partitioned by toYYYYMM(day)."""
-    result = backend.query(
+    result = backend.query_local(
         "SELECT partition, sum(rows) FROM system.parts"
         " WHERE database = %(db)s AND table = %(t)s AND active"
         " GROUP BY partition ORDER BY partition",
-        {"db": backend.database, "t": table},
+        {"db": backend.database, "t": backend.layout.local(table)},
     )
-    return [(int(str(p).strip("'")), int(rows)) for p, rows in result.rows]
+    totals: dict[int, int] = {}
+    for partition, rows in result.rows:  # one row per shard on a cluster
+        yyyymm = int(str(partition).strip("'"))
+        totals[yyyymm] = totals.get(yyyymm, 0) + int(rows)
+    return sorted(totals.items())
 
 
 def expire(
@@ -99,7 +103,10 @@ def expire(
         for yyyymm, rows in monthly_partitions(backend, table):
             if month_expired(yyyymm, policy.days_for(retention_class), now):
                 if not dry_run:
-                    backend.execute(f"ALTER TABLE {table} DROP PARTITION %(p)s", {"p": yyyymm})
+                    backend.execute_local(
+                        f"ALTER TABLE {backend.layout.local(table)} DROP PARTITION %(p)s",
+                        {"p": yyyymm},
+                    )
                 dropped.append(DroppedPartition(table, str(yyyymm), rows))
     result = ExpireResult(
         tuple(dropped), tuple(sorted(unknown)), dry_run, time.monotonic() - started

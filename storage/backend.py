@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ashiato.storage.capabilities import Capabilities
+from ashiato.storage.layout import Layout
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,14 +29,36 @@ class QueryResult:
 
 
 class Backend(Protocol):
-    """One connection to ClickHouse. Not shared between threads."""
+    """One connection to ClickHouse. Not shared between threads.
+
+    `execute` and `query` go where reads and inserts go (on a cluster, the Distributed tables
+    of the entry server). Work on the stored rows themselves goes through `execute_local` and
+    `query_local`, naming its tables with `layout.local(name)`.
+    """
 
     kind: str
     database: str
     capabilities: Capabilities
+    layout: Layout
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        """Run a statement that returns no rows (DDL, ALTER, mutations)."""
+        """Run a statement that returns no rows (DDL, inserts by query)."""
+        ...
+
+    def execute_local(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement on the stored rows: mutations, partition drops, OPTIMIZE.
+
+        On a cluster it runs once on every shard (replication carries it to the other
+        replicas); elsewhere it is `execute`.
+        """
+        ...
+
+    def query_local(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """Query every server that stores rows (system.parts, system.mutations, `_part`).
+
+        On a cluster the rows of every replica come back, each shard's identical rows once;
+        elsewhere it is `query`.
+        """
         ...
 
     def query(

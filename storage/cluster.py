@@ -2,15 +2,15 @@
 
 Collectors write through the Distributed tables (synchronously, so an insert is accepted only
 once every shard has its rows) and read through them and the `events` view. What must run where
-the rows are — mutations, partition drops, OPTIMIZE, and the `system.parts`/`system.mutations`
-lookups that follow them — is sent to one replica of every shard, against the `_local` tables.
-Replication then carries it to the other replicas, so those lookups ask every replica: a
-delete is done, and an old part gone, only once it is so on each of them.
+the rows are — mutations, partition drops, OPTIMIZE — comes through `execute_local` and is sent
+to one replica of every shard; its statement names the `_local` tables itself (`Layout.local`).
+Replication then carries it to the other replicas, so the `system.parts`/`system.mutations`
+lookups that follow (`query_local`) ask every replica: a delete is done, and an old part gone,
+only once it is so on each of them.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,21 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 from ashiato.storage._sql import check_identifier
 from ashiato.storage.backend import QueryResult
 from ashiato.storage.errors import StorageError
+from ashiato.storage.layout import Layout
 from ashiato.storage.native import NativeBackend, NativeStore
-from ashiato.storage.schema import Layout
-
-# Data tables: Distributed under these names, rows in `<name>_local` on the shards.
-DATA_TABLES = (
-    "events_data",
-    "identity_links",
-    "audit_log",
-    "suppressions",
-    "provisions",
-    "members",
-)
-_TABLE_WORD = re.compile(r"\b(" + "|".join(DATA_TABLES) + r")\b")
-_SHARD_STATEMENT = re.compile(r"^\s*(ALTER|OPTIMIZE|DELETE|TRUNCATE)\b", re.I)
-_SYSTEM_TABLES = re.compile(r"\bsystem\.(parts|mutations)\b", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +49,8 @@ class ClusterBackend:
         self,
         entry: NativeBackend,
         shards: Sequence[NativeBackend],
-        replicas: Sequence[Sequence[NativeBackend]] = (),
+        replicas: Sequence[Sequence[NativeBackend]],
+        layout: Layout,
     ) -> None:
         self._entry = entry
         self._shards = list(shards)
@@ -71,36 +59,40 @@ class ClusterBackend:
         self._replicas = [list(r) for r in replicas] or [[shard] for shard in self._shards]
         self.database = entry.database
         self.capabilities = entry.capabilities
+        self.layout = layout
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        """DDL on the entry node; ALTER/OPTIMIZE/DELETE on every shard's local table."""
-        if _SHARD_STATEMENT.match(sql):
-            local = _TABLE_WORD.sub(r"\1_local", sql)
-            for shard in self._shards:
-                shard.execute(local, params)
-            return
+        """Run a statement on the entry server."""
         self._entry.execute(sql, params)
 
-    def query(
-        self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
-    ) -> QueryResult:
-        """Through the Distributed tables, except parts and mutations: those of every replica."""
-        if not _SYSTEM_TABLES.search(sql):
-            return self._entry.query(sql, params, read_only=read_only)
-        local_params = {
-            key: f"{value}_local" if value in DATA_TABLES else value
-            for key, value in (params or {}).items()
-        }
+    def execute_local(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement on one replica of every shard, in shard order.
+
+        A failure stops at that shard; the statements callers send here (deletes, drops,
+        OPTIMIZE) do nothing a second time on the shards that already ran them, so the same
+        call sent again finishes the job.
+        """
+        for shard in self._shards:
+            shard.execute(sql, params)
+
+    def query_local(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """The rows of every replica, each shard's identical rows once."""
         rows: list[tuple[Any, ...]] = []
         result = None
         for replicas in self._replicas:
             shard_rows: list[tuple[Any, ...]] = []
             for replica in replicas:
-                result = replica.query(sql, local_params, read_only=read_only)
+                result = replica.query(sql, params)
                 shard_rows.extend(r for r in result.rows if r not in shard_rows)
             rows.extend(shard_rows)  # replicas that agree give their shard's rows once
         assert result is not None
         return QueryResult(result.columns, result.types, rows)
+
+    def query(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
+    ) -> QueryResult:
+        """Through the Distributed tables of the entry server."""
+        return self._entry.query(sql, params, read_only=read_only)
 
     def insert(
         self,
@@ -131,6 +123,7 @@ class ClusterStore:
         self.url = url
         self.database = self._entry.database
         self.cluster = check_identifier(cluster)
+        self._layout: Layout | None = None
 
     def nodes(self) -> list[Node]:
         """Every server of the cluster, from the entry node's `system.clusters`."""
@@ -155,6 +148,8 @@ class ClusterStore:
 
     def layout(self) -> Layout:
         """The cluster layout, replicated when the servers have ZooKeeper or Keeper."""
+        if self._layout is not None:
+            return self._layout
         backend = NativeBackend(_with_database(self.url, "default"))
         try:
             backend.query("SELECT count() FROM system.zookeeper WHERE path = '/'")
@@ -163,7 +158,8 @@ class ClusterStore:
             replicated = False
         finally:
             backend.close()
-        return Layout(self.cluster, replicated, self.database)
+        self._layout = Layout(self.cluster, replicated, self.database)
+        return self._layout
 
     def ensure_database(self) -> None:
         """Create the database on every server."""
@@ -186,6 +182,7 @@ class ClusterStore:
             entry,
             [NativeBackend(_with_host(self.url, n.host, n.port)) for n in shards.values()],
             list(replicas.values()),
+            self.layout(),
         )
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ from ashiato.storage._sql import check_identifier, check_read_only, columns_clau
 from ashiato.storage.backend import QueryResult
 from ashiato.storage.capabilities import Capabilities
 from ashiato.storage.errors import EmbeddedUnavailable, QueryRejected, StoreInUse
+from ashiato.storage.layout import SINGLE
 
 _INSTALL_HINT = (
     "the embedded store needs chdb: install it with `pip install 'ashiato[embedded]'`, "
@@ -103,6 +104,7 @@ class EmbeddedBackend:
     """A handle on the shared engine bound to one database."""
 
     kind = "embedded"
+    layout = SINGLE
 
     def __init__(self, engine: EmbeddedEngine, database: str) -> None:
         self._engine = engine
@@ -112,6 +114,14 @@ class EmbeddedBackend:
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement that returns no rows."""
         self._engine.run(self.database, render(sql, params))
+
+    def execute_local(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """The embedded store is one server: the same as `execute`."""
+        self.execute(sql, params)
+
+    def query_local(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """The embedded store is one server: the same as `query`."""
+        return self.query(sql, params)
 
     def query(
         self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False

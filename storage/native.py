@@ -12,6 +12,7 @@ from ashiato.storage._sql import check_identifier, check_read_only, columns_clau
 from ashiato.storage.backend import QueryResult
 from ashiato.storage.capabilities import Capabilities
 from ashiato.storage.errors import QueryRejected, StorageError, StorageUnavailable
+from ashiato.storage.layout import SINGLE
 
 # Server error codes that say "try again later" rather than "this statement is wrong".
 _RETRYABLE_CODES = frozenset(
@@ -23,6 +24,7 @@ _RETRYABLE_CODES = frozenset(
         241,  # MEMORY_LIMIT_EXCEEDED
         242,  # TABLE_IS_READ_ONLY
         252,  # TOO_MANY_PARTS
+        279,  # ALL_CONNECTION_TRIES_FAILED: a shard of a cluster is unreachable
         319,  # UNKNOWN_STATUS_OF_INSERT
         999,  # KEEPER_EXCEPTION
     }
@@ -65,6 +67,7 @@ class NativeBackend:
     """One clickhouse-driver client; used by a single thread at a time."""
 
     kind = "server"
+    layout = SINGLE
 
     def __init__(self, url: str, capabilities: Capabilities | None = None) -> None:
         self.database = _database_of(url)
@@ -86,6 +89,14 @@ class NativeBackend:
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement that returns no rows."""
         self._run(sql, params)
+
+    def execute_local(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """On one server the rows are here: the same as `execute`."""
+        self._run(sql, params)
+
+    def query_local(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """On one server the rows are here: the same as `query`."""
+        return self.query(sql, params)
 
     def query(
         self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False

@@ -32,27 +32,28 @@ def list_partitions(backend: Backend) -> list[Partition]:
 
     Reading the parts list instead of the table keeps this cheap however many rows there are.
     """
-    result = backend.query(
+    result = backend.query_local(
         "SELECT partition, sum(rows) FROM system.parts"
         " WHERE database = %(db)s AND table = %(table)s AND active"
         " GROUP BY partition ORDER BY partition",
-        {"db": backend.database, "table": EVENTS_TABLE},
+        {"db": backend.database, "table": backend.layout.local(EVENTS_TABLE)},
     )
-    partitions = []
-    for text, rows in result.rows:
+    totals: dict[tuple[str, date], int] = {}
+    for text, rows in result.rows:  # one row per shard on a cluster
         match = _PARTITION.fullmatch(str(text))
         if match is None:
             raise StorageError(f"unexpected partition value in {EVENTS_TABLE}: {text!r}")
         name = match.group(1).replace("\\'", "'").replace("\\\\", "\\")
-        partitions.append(Partition(name, date.fromisoformat(match.group(2)), int(rows)))
-    return partitions
+        key = (name, date.fromisoformat(match.group(2)))
+        totals[key] = totals.get(key, 0) + int(rows)
+    return [Partition(name, week, rows) for (name, week), rows in sorted(totals.items())]
 
 
 def drop_partition(backend: Backend, retention_class: str, week: date) -> None:
     """Drop one class's week of events in a single metadata operation."""
     if week != week_of(week):
         raise ValueError(f"{week} is not a Monday: partitions start on Mondays")
-    backend.execute(
-        f"ALTER TABLE {EVENTS_TABLE} DROP PARTITION (%(cls)s, %(week)s)",
+    backend.execute_local(
+        f"ALTER TABLE {backend.layout.local(EVENTS_TABLE)} DROP PARTITION (%(cls)s, %(week)s)",
         {"cls": retention_class, "week": week},
     )

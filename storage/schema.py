@@ -16,50 +16,22 @@ from ashiato.beacon.columns import EVENT_COLUMNS
 from ashiato.storage.backend import Backend
 from ashiato.storage.capabilities import Capabilities
 from ashiato.storage.errors import MigrationError, StorageError
+from ashiato.storage.layout import SINGLE, Layout
+
+__all__ = [
+    "EVENTS_TABLE",
+    "EVENTS_VIEW",
+    "MIGRATIONS",
+    "SINGLE",
+    "Layout",
+    "Migration",
+    "applied_versions",
+    "event_columns_ddl",
+    "migrate",
+]
 
 EVENTS_TABLE = "events_data"
 EVENTS_VIEW = "events"
-
-
-@dataclass(frozen=True, slots=True)
-class Layout:
-    """Where tables live: one server, or shards of a ClickHouse cluster.
-
-    On a cluster every data table `T` is `T_local` on each shard (ReplicatedMergeTree when
-    ZooKeeper/Keeper is configured) under a Distributed table named `T`, so every query, view
-    and insert reads and writes the same names as on a single server.
-    """
-
-    cluster: str = ""
-    replicated: bool = False
-    database: str = "default"
-
-    def table(self, name: str) -> str:
-        """The name the rows are stored under on this node."""
-        return f"{name}_local" if self.cluster else name
-
-    def engine(self, engine: str, name: str) -> str:
-        """The table engine, replicated when the cluster has a coordinator."""
-        if not self.replicated:
-            return engine
-        path = f"/clickhouse/tables/{{shard}}/{self.database}/{name}_local"
-        return f"Replicated{engine}('{path}', '{{replica}}')"
-
-    def create(self, name: str, columns: str, engine: str, tail: str, sharding: str) -> list[str]:
-        """CREATE statements for one data table, and its Distributed table on a cluster."""
-        statements = [
-            f"CREATE TABLE IF NOT EXISTS {self.table(name)} ({columns}) "
-            f"ENGINE = {self.engine(engine, name)} {tail}"
-        ]
-        if self.cluster:
-            statements.append(
-                f"CREATE TABLE IF NOT EXISTS {name} AS {name}_local ENGINE = Distributed("
-                f"{self.cluster}, {self.database}, {name}_local, {sharding})"
-            )
-        return statements
-
-
-SINGLE = Layout()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +121,7 @@ def _prompt_part_removal(caps: Capabilities, layout: Layout) -> list[str]:
     if not caps.modify_setting or caps.embedded:
         return []  # chdb already removes replaced parts at once
     return [
-        f"ALTER TABLE {layout.table(name)} MODIFY SETTING old_parts_lifetime = 60"
+        f"ALTER TABLE {layout.local(name)} MODIFY SETTING old_parts_lifetime = 60"
         for name in (EVENTS_TABLE, "identity_links", "members", "provisions")
     ]
 

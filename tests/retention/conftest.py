@@ -48,6 +48,7 @@ class FailingBackend:
         self.kind = inner.kind
         self.database = inner.database
         self.capabilities = inner.capabilities
+        self.layout = inner.layout
         self._marker = marker
         self._allowed = allowed
 
@@ -61,9 +62,17 @@ class FailingBackend:
         self._check(sql)
         self._inner.execute(sql, params)
 
+    def execute_local(self, sql: str, params: Any = None) -> None:
+        self._check(sql)
+        self._inner.execute_local(sql, params)
+
     def query(self, sql: str, params: Any = None, *, read_only: bool = False) -> Any:
         self._check(sql)
         return self._inner.query(sql, params, read_only=read_only)
+
+    def query_local(self, sql: str, params: Any = None) -> Any:
+        self._check(sql)
+        return self._inner.query_local(sql, params)
 
     def insert(self, table: str, rows: Any, columns: Any, *, dedup_token: Any = None) -> None:
         self._inner.insert(table, rows, columns, dedup_token=dedup_token)
