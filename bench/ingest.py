@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 from ashiato.beacon.accesslog import LogParser
-from ashiato.beacon.columns import COLUMNS
 from ashiato.collector.app import build_enricher, prepare_storage
 from ashiato.collector.config import load_config
 from ashiato.collector.ingest import LogIngestor
 from ashiato.storage.native import NativeStore
-from ashiato.storage.schema import EVENTS_TABLE
+from ashiato.storage.schema import EVENT_RECORD, EVENTS_TABLE
 from ashiato.storage.spool import Spool
 from ashiato.storage.writer import BatchWriter
 from tests.clickhouse_server import start_server
@@ -87,8 +86,8 @@ def main() -> None:
                 "combined",
                 exclude=config.collection.log_exclude,
             )
-            spool = Spool(Path(tmp) / "spool")
-            writer = BatchWriter(store, EVENTS_TABLE, COLUMNS, max_rows=20_000, spool=spool)
+            spool = Spool(Path(tmp) / "spool", columns=EVENT_RECORD)
+            writer = BatchWriter(store, EVENTS_TABLE, spool, max_rows=20_000)
             writer.start()
             started = time.perf_counter()
             stored = 0

@@ -24,7 +24,7 @@ from ashiato.beacon.columns import COLUMNS
 from ashiato.beacon.event import Event
 from ashiato.storage.backend import Backend, Store
 from ashiato.storage.partitions import drop_partition, list_partitions, week_of
-from ashiato.storage.schema import EVENTS_TABLE, migrate
+from ashiato.storage.schema import EVENT_RECORD, EVENTS_TABLE, migrate
 from ashiato.storage.spool import Spool
 from ashiato.storage.writer import BatchWriter, batch_token
 from tests.clickhouse_server import ClickHouseServer
@@ -133,20 +133,10 @@ def _fresh(store: Store) -> Backend:
     return backend
 
 
-def _writer_run(
-    store: Store, rows: list[dict[str, Any]], batch: int, spool_dir: Path | None
-) -> float:
+def _writer_run(store: Store, rows: list[dict[str, Any]], batch: int, spool_dir: Path) -> float:
     """Submit rows one by one as the collector does, then wait until all are inserted."""
-    spool = Spool(spool_dir) if spool_dir is not None else None
-    writer = BatchWriter(
-        store,
-        EVENTS_TABLE,
-        COLUMNS,
-        max_rows=batch,
-        max_delay=1.0,
-        max_queue=len(rows) + 1,
-        spool=spool,
-    )
+    spool = Spool(spool_dir, columns=EVENT_RECORD)
+    writer = BatchWriter(store, EVENTS_TABLE, spool, max_rows=batch, max_delay=1.0)
     writer.start()
     started = time.perf_counter()
     for row in rows:
@@ -156,8 +146,7 @@ def _writer_run(
         raise RuntimeError("the batch writer did not finish in time")
     seconds = time.perf_counter() - started
     writer.stop()
-    if spool is not None:
-        spool.close()
+    spool.close()
     return seconds
 
 
@@ -196,16 +185,14 @@ def server_inserts(
     counts = [_count(backend)]
     backend.close()
 
-    for name, batch, spooled in (
-        ("BatchWriter, in memory", BATCH_ROWS, False),
-        ("BatchWriter + spool", BATCH_ROWS, True),
-        ("BatchWriter + spool", COLLECTOR_BATCH_ROWS, True),
+    for name, batch in (
+        ("BatchWriter + spool", BATCH_ROWS),
+        ("BatchWriter + spool", COLLECTOR_BATCH_ROWS),
     ):
-        database = f"bench_writer_{batch}_{int(spooled)}"
+        database = f"bench_writer_{batch}"
         store = NativeStore(server.url_for(database))
         backend = _fresh(store)
-        spool_dir = work / database if spooled else None
-        seconds = _writer_run(store, rows, batch, spool_dir)
+        seconds = _writer_run(store, rows, batch, work / database)
         counts.append(_count(backend))
         backend.close()
         figures.append(InsertFigure("server", name, batch, len(rows), seconds))

@@ -7,13 +7,12 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from ashiato.beacon.columns import COLUMNS
 from ashiato.beacon.consent import ConsentPolicy
 from ashiato.beacon.geo import GeoLookup
 from ashiato.beacon.netaddr import TrustedProxies
@@ -44,9 +43,9 @@ from ashiato.collector.syslog_server import syslog_ctx
 from ashiato.storage.backend import Store, connection
 from ashiato.storage.cluster import ClusterStore
 from ashiato.storage.errors import StorageUnavailable
-from ashiato.storage.schema import EVENTS_TABLE, SINGLE, Layout, migrate
-from ashiato.storage.spool import FsyncPolicy, Spool
-from ashiato.storage.writer import BatchWriter
+from ashiato.storage.schema import EVENT_RECORD, EVENTS_TABLE, SINGLE, Layout, migrate
+from ashiato.storage.spool import Spool
+from ashiato.storage.writer import BatchWriter, WriterObserver
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +76,30 @@ def spool_directory(config: Config) -> Path:
     return config.data_dir / "spool" / f"worker-{os.environ.get('ASHIATO_WORKER', '0')}"
 
 
-def open_spool(config: Config) -> Spool:
-    """The durable spool hits are acknowledged from, per the storage settings."""
+def open_spool(config: Config, directory: Path | None = None) -> Spool:
+    """A durable spool of event rows, per the storage settings (this worker's by default)."""
     storage = config.storage
     return Spool(
-        spool_directory(config),
+        directory or spool_directory(config),
+        columns=EVENT_RECORD,
         segment_bytes=storage.spool_segment_mb << 20,
         max_bytes=storage.spool_max_mb << 20,
-        fsync=cast(FsyncPolicy, storage.fsync),
+        fsync=storage.fsync,
         fsync_interval=storage.fsync_interval_ms / 1000,
+    )
+
+
+def event_writer(
+    config: Config, store: Store, spool: Spool, observer: WriterObserver | None = None
+) -> BatchWriter:
+    """The batch writer of event rows over `spool`, per the storage settings."""
+    return BatchWriter(
+        store,
+        EVENTS_TABLE,
+        spool,
+        max_rows=config.storage.batch_rows,
+        max_delay=config.storage.batch_ms / 1000,
+        observer=observer,
     )
 
 
@@ -110,16 +124,7 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the spooled batch writer once the schema is in place; drain it on shutdown."""
     config, store, metrics = app[CONFIG], app[STORE], app[METRICS]
     spool = await asyncio.to_thread(open_spool, config)
-    writer = BatchWriter(
-        store,
-        EVENTS_TABLE,
-        COLUMNS,
-        max_rows=config.storage.batch_rows,
-        max_delay=config.storage.batch_ms / 1000,
-        max_queue=config.storage.queue_rows,
-        observer=metrics,
-        spool=spool,
-    )
+    writer = event_writer(config, store, spool, metrics)
     metrics.watch_spool(spool, writer)
     app[WRITER] = writer
     app[BATCHER] = TurnBatcher(writer)

@@ -203,7 +203,9 @@ def cmd_ingest_log(args: argparse.Namespace, config: Config, env: Mapping[str, s
             return 0
         counts = ingest_cli.ingest_files(sink, paths, progress=sys.stderr.isatty())
     finally:
-        sink.close()
+        left = sink.close()
+        if left:
+            print(left, file=sys.stderr)
     print(ingest_cli.summary(counts))
     return 0
 

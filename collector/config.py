@@ -20,6 +20,7 @@ from ashiato.beacon.vocabulary import (
     FSYNC_POLICIES,
     PURPOSES,
     RETENTION_PERIODS,
+    FsyncPolicy,
     spoken,
 )
 from ashiato.collector.settings import BY_NAME, SECTIONS, SETTINGS, Setting
@@ -62,10 +63,9 @@ class StorageConfig:
     database: str
     batch_rows: int
     batch_ms: int
-    queue_rows: int
     spool_max_mb: int
     spool_segment_mb: int
-    fsync: str
+    fsync: FsyncPolicy
     fsync_interval_ms: int
     drain_seconds: float
 
@@ -265,7 +265,6 @@ def _validate(config: Config) -> None:
     for name in (
         "batch_rows",
         "batch_ms",
-        "queue_rows",
         "spool_max_mb",
         "spool_segment_mb",
         "fsync_interval_ms",

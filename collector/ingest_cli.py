@@ -1,9 +1,12 @@
 """`ashiato ingest-log`: files (also .gz) and followed files into the store.
 
 With a ClickHouse server, or an embedded store no server holds, lines are turned into events
-here and written by a batch writer. While `serve` holds the embedded store, lines go to its
-admin API (`/admin/ingest`) in chunks, and the same code turns them into events there. Either
-way a full spool slows reading down instead of dropping lines.
+here, appended to this run's own spool (`DATA_DIR/spool/ingest-N/`) and inserted from it by a
+batch writer, as `serve` does with hits. A chunk counts as taken, and a followed file's
+checkpoint moves past it, only once its rows are in the spool; rows a run leaves there are
+inserted by the next run. While `serve` holds the embedded store, lines go to its admin API
+(`/admin/ingest`) in chunks, and the same code turns them into events there. Either way a full
+spool slows reading down instead of dropping lines.
 """
 
 from __future__ import annotations
@@ -24,19 +27,20 @@ from typing import IO, Protocol, cast
 from tqdm import tqdm
 
 from ashiato.beacon.accesslog import MAX_LINE_BYTES, LogFormatError, LogParser
-from ashiato.beacon.columns import COLUMNS
 from ashiato.collector.adminclient import CommandError, admin_token, server_url
-from ashiato.collector.app import build_enricher, prepare_storage
+from ashiato.collector.app import build_enricher, event_writer, open_spool, prepare_storage
 from ashiato.collector.config import Config, store_for
 from ashiato.collector.follow import FollowedFile
 from ashiato.collector.ingest import IngestCounts, LogIngestor
 from ashiato.collector.secrets import load_secrets
 from ashiato.storage.backend import Store
 from ashiato.storage.errors import StoreInUse
-from ashiato.storage.schema import EVENTS_TABLE
-from ashiato.storage.writer import BatchWriter
+from ashiato.storage.spool import Spool, SpoolFull, SpoolInUse
 
 CHUNK_LINES = 5000
+INGEST_SPOOLS = 64  # runs of ingest-log at the same time, each with its own spool
+# Reading whole files: how long the end of a run waits for the spool to empty into ClickHouse.
+FILES_DRAIN_SECONDS = 300.0
 # A chunk sent to a running server stays far below its request limit (16 MiB), even when
 # every byte needs a JSON escape.
 CHUNK_BYTES = 1 << 20
@@ -55,15 +59,31 @@ class Sink(Protocol):
         """Parse and store `lines`; block while the store cannot take more."""
         ...
 
-    def close(self) -> None:
-        """Flush and release."""
+    def close(self) -> str:
+        """Flush and release; say what is left for a later run, if anything."""
         ...
 
 
-class LocalSink:
-    """Parse here and write through a batch writer of this process."""
+def open_ingest_spool(config: Config) -> Spool:
+    """This run's spool: the first `ingest-N` under the spool directory no other run holds.
 
-    def __init__(self, config: Config, store: Store, log_format: str, site: str) -> None:
+    Whatever an earlier run left in it is inserted first.
+    """
+    root = config.data_dir / "spool"
+    for n in range(INGEST_SPOOLS):
+        try:
+            return open_spool(config, root / f"ingest-{n}")
+        except SpoolInUse:
+            continue
+    raise CommandError(f"{INGEST_SPOOLS} ingest-log runs already hold the spools under {root}")
+
+
+class LocalSink:
+    """Parse here, spool, and insert through this process's spooled writer (as `serve` does)."""
+
+    def __init__(
+        self, config: Config, store: Store, log_format: str, site: str, drain_seconds: float
+    ) -> None:
         prepare_storage(store)
         keys = load_secrets(config.data_dir)
         self._store = store
@@ -73,15 +93,13 @@ class LocalSink:
             site=site,
             exclude=config.collection.log_exclude,
         )
-        self._writer = BatchWriter(
-            store,
-            EVENTS_TABLE,
-            COLUMNS,
-            max_rows=config.storage.batch_rows,
-            max_delay=config.storage.batch_ms / 1000,
-            max_queue=config.storage.queue_rows,
-        )
+        self._spool = open_ingest_spool(config)
+        self._writer = event_writer(config, store, self._spool)
         self._writer.start()
+        # A followed file's checkpoint is durable once written; the rows before it must be too,
+        # unless the operator chose never to force the spool to disk.
+        self._sync = config.storage.fsync != "never"
+        self._drain_seconds = drain_seconds
 
     def send(
         self,
@@ -90,16 +108,31 @@ class LocalSink:
         label: str = "",
         origins: Sequence[str] | None = None,
     ) -> IngestCounts:
-        """Parse, then hand rows to the writer, waiting while it is full."""
+        """Parse and spool; return once the rows are in the spool, waiting while it is full."""
         rows, counts = self._ingestor.rows(lines, first_line, label, origins)
-        while rows and not self._writer.submit(rows):
-            time.sleep(0.2)
+        while rows:
+            try:
+                self._writer.append(rows)
+                break
+            except SpoolFull:
+                time.sleep(0.2)
+        if rows and self._sync:
+            self._writer.sync()
         return counts
 
-    def close(self) -> None:
-        """Insert what is queued, then release the store."""
-        self._writer.stop(timeout=300)
-        self._store.close()
+    def close(self) -> str:
+        """Insert what is spooled within the drain time; the rest waits for the next run."""
+        try:
+            left = self._writer.stop(timeout=self._drain_seconds)
+        finally:
+            self._spool.close()
+            self._store.close()
+        if not left:
+            return ""
+        return (
+            f"{left} rows wait in {self._spool.directory} (ClickHouse did not take them in "
+            f"time); the next ingest-log inserts them"
+        )
 
 
 class ApiSink:
@@ -154,8 +187,9 @@ class ApiSink:
         counts.rejected_lines.extend(doc["rejected_lines"])
         return counts
 
-    def close(self) -> None:
-        """Nothing held."""
+    def close(self) -> str:
+        """Nothing held: the server's spool has the lines."""
+        return ""
 
 
 def open_lines(path: Path) -> IO[bytes]:
@@ -271,4 +305,9 @@ def make_sink(config: Config, env: Mapping[str, str], args: argparse.Namespace) 
         store = store_for(config)
     except StoreInUse:
         return ApiSink(server_url(config), admin_token(config, env), args.format, args.site or "")
-    return LocalSink(config, store, args.format, args.site or "")
+    drain = config.storage.drain_seconds if args.follow else FILES_DRAIN_SECONDS
+    try:
+        return LocalSink(config, store, args.format, args.site or "", drain)
+    except BaseException:
+        store.close()
+        raise

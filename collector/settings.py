@@ -103,7 +103,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "batch_ms", "storage", int, 1000, "insert a batch once its oldest row waited this long"
     ),
-    Setting("queue_rows", "storage", int, 200_000, "rows held in memory at most before dropping"),
     Setting(
         "spool_max_mb",
         "storage",

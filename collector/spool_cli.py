@@ -13,9 +13,13 @@ from ashiato.storage.errors import StoreInUse
 
 
 def spool_dirs(config: Config) -> list[Path]:
-    """Every worker's spool directory under the data directory."""
+    """Every spool directory under the data directory: each worker's, each ingest-log run's."""
     root = config.data_dir / "spool"
-    return sorted(p for p in root.glob("worker-*") if p.is_dir()) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    return sorted(
+        p for pattern in ("worker-*", "ingest-*") for p in root.glob(pattern) if p.is_dir()
+    )
 
 
 def cmd_status(config: Config) -> int:

@@ -1,13 +1,19 @@
 """The spool's on-disk format: segment files of checksummed records, and the ack checkpoint.
 
-A segment starts with a 12-byte header (magic ``ASHSPOOL`` and a big-endian u32 version), then
-records, each a 16-byte header and a payload:
+A segment starts with a header that says how to read its records:
+
+    magic ``ASHSPOOL`` | u32 version | u32 column-list length | u32 CRC32 of the column list
+    | the column list: JSON ``[[name, ClickHouse type], …]``, empty when none is declared
+
+(all big-endian), then records, each a 16-byte header and a payload:
 
     u32 length (little-endian) | u32 CRC32 | u64 append time in ms (little-endian) | payload
 
 The CRC covers the length, the time and the payload, so a flipped bit anywhere in a record is
 caught. Scanning recovers every record whose checksum holds and reports each unreadable
-stretch between them as one corrupt region. A spooled row's payload is JSON (`encode_row`).
+stretch between them as one corrupt region. A spooled row's payload is the JSON array of its
+values in the header's column order (`storage._records`). Format 1 (a 12-byte header of magic
+and version, rows that name their columns) is still read.
 """
 
 from __future__ import annotations
@@ -18,22 +24,24 @@ import os
 import re
 import struct
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from ashiato.storage._private import open_private
+from ashiato.storage._records import Columns
 from ashiato.storage.errors import StorageError
 
 MAGIC = b"ASHSPOOL"
-VERSION = 1
-FILE_HEADER = struct.Struct(">8sI")
+VERSION = 2
+_V1_HEADER = struct.Struct(">8sI")
+FILE_HEADER = struct.Struct(">8sIII")
 RECORD_HEADER = struct.Struct("<IIQ")
 HEADER_SIZE = FILE_HEADER.size
+"""The header of a segment without a column list; one with a list adds the list's bytes."""
+_MAX_COLUMNS_BYTES = 1 << 20
 _LENGTH = struct.Struct("<I")
 _NONZERO = re.compile(rb"[^\x00]")
 CHECKPOINT = "ack.json"
@@ -70,9 +78,50 @@ class Corrupt:
     end: int
 
 
-def file_header() -> bytes:
-    """The bytes every segment starts with."""
-    return FILE_HEADER.pack(MAGIC, VERSION)
+def file_header(columns: Columns = ()) -> bytes:
+    """The bytes a segment of records laid out as `columns` starts with."""
+    listed = orjson.dumps([list(c) for c in columns]) if columns else b""
+    return FILE_HEADER.pack(MAGIC, VERSION, len(listed), zlib.crc32(listed)) + listed
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """What a segment's header says: where its records start and how they are laid out.
+
+    `columns` is None when the segment has no column list: format 1, whose rows name their
+    columns, or a header too damaged to read (its records are found by scanning from byte 0).
+    """
+
+    start: int
+    columns: Columns | None
+
+
+def read_header(data: bytes, path: Path) -> Header:
+    """The header of a segment whose first bytes are `data`; SpoolError for a newer format.
+
+    A damaged magic is one more corrupt region (the records are scanned from byte 0), but a
+    column list whose own checksum holds is still used.
+    """
+    damaged = Header(0, None)
+    if len(data) < _V1_HEADER.size:
+        return damaged
+    magic, version = _V1_HEADER.unpack_from(data, 0)
+    if magic == MAGIC and version > VERSION:
+        raise SpoolError(f"{path} is spool format version {version}; this build reads {VERSION}")
+    if magic == MAGIC and version == 1:
+        return Header(_V1_HEADER.size, None)
+    if version != VERSION or len(data) < FILE_HEADER.size:
+        return damaged
+    _, _, length, crc = FILE_HEADER.unpack_from(data, 0)
+    end = FILE_HEADER.size + length
+    if length > _MAX_COLUMNS_BYTES or end > len(data) or zlib.crc32(data[HEADER_SIZE:end]) != crc:
+        return damaged
+    try:
+        listed = orjson.loads(data[HEADER_SIZE:end]) if length else []
+        columns = tuple((str(name), str(type_)) for name, type_ in listed)
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return damaged
+    return Header(end if magic == MAGIC else 0, columns)
 
 
 def encode(payload: bytes, ts_ms: int) -> bytes:
@@ -133,18 +182,6 @@ def scan(data: bytes, start: int, base: int = 0) -> Iterator[Record | Corrupt]:
             pos = following
 
 
-def check_header(data: bytes, path: Path) -> bool:
-    """True when the segment header is intact; raises for a segment from a newer version."""
-    if len(data) < HEADER_SIZE:
-        return False
-    magic, version = FILE_HEADER.unpack_from(data, 0)
-    if magic != MAGIC:
-        return False
-    if version != VERSION:
-        raise SpoolError(f"{path} is spool format version {version}; this build reads {VERSION}")
-    return True
-
-
 def segment_path(directory: Path, seq: int) -> Path:
     """The file of segment number `seq`."""
     return directory / f"seg-{seq:020d}.log"
@@ -199,6 +236,8 @@ class Segment:
     size: int
     rolled: bool
     bad: dict[int, int] = field(default_factory=dict)  # corrupt regions, start -> end
+    start: int = HEADER_SIZE  # where the first record may begin
+    columns: Columns | None = ()  # the header's column list (None: none readable)
 
 
 @dataclass(slots=True)
@@ -214,12 +253,12 @@ class Scanned:
 def scan_file(path: Path, seq: int, checkpoint: Position) -> Scanned:
     """Read a whole segment: its valid records past the checkpoint and its corrupt regions."""
     data = path.read_bytes()
-    found = Scanned(Segment(len(data), rolled=True))
+    header = read_header(data, path)
+    found = Scanned(Segment(len(data), True, {}, header.start, header.columns))
     if not data:
         return found
     # A damaged file header is one more corrupt region; records after it are still good.
-    start = HEADER_SIZE if check_header(data, path) else 0
-    for item in scan(data, start):
+    for item in scan(data, header.start):
         if isinstance(item, Corrupt):
             found.corrupt += 1
             found.segment.bad[item.start] = item.end
@@ -242,39 +281,3 @@ def is_locked(lock_path: Path) -> bool:
     finally:
         os.close(fd)
     return False
-
-
-def encode_row(row: Mapping[str, Any]) -> bytes:
-    """A row as one spool record: ``{"row": {...}, "types": {"day": "date"}}``.
-
-    The types travel with each record so a replay or a redrive restores dates without knowing
-    the table, even after the writer's configuration changed.
-    """
-    plain: dict[str, Any] = {}
-    types: dict[str, str] = {}
-    for key, value in row.items():
-        if isinstance(value, datetime):  # before date: a datetime is a date too
-            plain[key], types[key] = value.isoformat(), "datetime"
-        elif isinstance(value, date):
-            plain[key], types[key] = value.isoformat(), "date"
-        else:
-            plain[key] = value
-    envelope: dict[str, Any] = {"row": plain, "types": types} if types else {"row": plain}
-    # orjson: this runs once per hit on the event loop, where json.dumps cost ~25x more.
-    return orjson.dumps(envelope)
-
-
-def decode_row(record: bytes) -> dict[str, Any]:
-    """The row a spool record holds (the inverse of `encode_row`)."""
-    return row_from_envelope(orjson.loads(record))
-
-
-def row_from_envelope(envelope: Any) -> dict[str, Any]:
-    """The row of an already parsed record; ValueError when it is not one."""
-    if not isinstance(envelope, dict) or not isinstance(envelope.get("row"), dict):
-        raise ValueError("not a spooled row")
-    row = dict(envelope["row"])
-    for key, kind in envelope.get("types", {}).items():
-        if row.get(key) is not None:
-            row[key] = (datetime if kind == "datetime" else date).fromisoformat(row[key])
-    return row

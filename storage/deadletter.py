@@ -14,18 +14,18 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 from ashiato.storage._private import open_private, private_dir
+from ashiato.storage._records import encode_row, row_from_envelope
 from ashiato.storage._segments import (
     is_locked,
     list_segments,
     read_checkpoint,
-    row_from_envelope,
     scan_file,
     segment_path,
 )
@@ -53,10 +53,10 @@ def write_dead_letter(
     spool_dir: str | os.PathLike[str],
     table: str,
     columns: Sequence[str],
-    records: Sequence[bytes],
+    rows: Sequence[Mapping[str, Any]],
     error: str,
 ) -> Path:
-    """Keep a refused batch (spool records) as a new file; durable before this returns."""
+    """Keep a refused batch as a new file, each row naming its columns; durable on return."""
     dead = Path(spool_dir) / DEAD_DIR
     private_dir(dead)
     created = datetime.now(UTC)
@@ -66,7 +66,7 @@ def write_dead_letter(
         "columns": list(columns),
         "error": error,
         "created": created.isoformat(),
-        "records": [json.loads(record) for record in records],
+        "records": [encode_row(row) for row in rows],
     }
     name = f"{created:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.json"
     tmp = dead / (name + ".tmp")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ashiato.beacon.columns import EVENT_COLUMNS
+from ashiato.storage._records import Columns
 from ashiato.storage.backend import Backend
 from ashiato.storage.capabilities import Capabilities
 from ashiato.storage.errors import MigrationError, StorageError
@@ -21,6 +22,7 @@ from ashiato.storage.layout import SINGLE, Layout
 __all__ = [
     "EVENTS_TABLE",
     "EVENTS_VIEW",
+    "EVENT_RECORD",
     "MIGRATIONS",
     "SINGLE",
     "Layout",
@@ -32,6 +34,8 @@ __all__ = [
 
 EVENTS_TABLE = "events_data"
 EVENTS_VIEW = "events"
+EVENT_RECORD: Columns = tuple((c.name, c.type) for c in EVENT_COLUMNS)
+"""How an event row is laid out in the spool: every column, in table order, with its type."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,12 @@
 """The local spool: events are on disk here before they are acknowledged to the sender.
 
-Records are appended to numbered segment files (format in `storage._segments`); the flusher
-reads them in order, inserts them, and acknowledges a position once ClickHouse accepted
-everything before it. The acknowledged position is kept in a checkpoint file, so after a crash
-only unacknowledged records are replayed, and a rolled segment is deleted once fully
-acknowledged. One process owns a spool directory at a time (an exclusive lock file).
+Records are appended to numbered segment files (format in `storage._segments`); each segment's
+header carries the column list its records are laid out in, so a spool written before an
+upgrade reads after it. The flusher reads records in order, inserts them, and acknowledges a
+position once ClickHouse accepted everything before it. The acknowledged position is kept in a
+checkpoint file, so after a crash only unacknowledged records are replayed, and a rolled
+segment is deleted once fully acknowledged. One process owns a spool directory at a time (an
+exclusive lock file).
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from ashiato.beacon.vocabulary import FSYNC_POLICIES, FsyncPolicy, spoken
 from ashiato.storage._private import open_private, private_dir
+from ashiato.storage._records import Columns
 from ashiato.storage._segments import (
-    HEADER_SIZE,
     RECORD_HEADER,
     Corrupt,
     Position,
@@ -40,16 +42,16 @@ from ashiato.storage._segments import (
 )
 
 __all__ = [
-    "FsyncPolicy",
+    "Columns",
     "Position",
     "Spool",
     "SpoolBatch",
     "SpoolError",
     "SpoolFull",
+    "SpoolInUse",
     "SpoolStats",
 ]
 
-FsyncPolicy = Literal["always", "interval", "roll", "never"]
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
@@ -57,13 +59,21 @@ class SpoolFull(SpoolError):
     """The spool reached its size bound or the disk is full; the records were not kept."""
 
 
+class SpoolInUse(SpoolError):
+    """Another process (or another spool in this one) holds the directory."""
+
+
 @dataclass(frozen=True, slots=True)
 class SpoolBatch:
-    """Records read in order; acknowledge `position` once they are safely stored."""
+    """Records read in order; acknowledge `position` once they are safely stored.
+
+    All records of a batch share one layout, `columns` (None: records that name their own).
+    """
 
     records: list[bytes]
     position: Position
     oldest: float
+    columns: Columns | None = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +88,28 @@ class SpoolStats:
 
 
 class Spool:
-    """An append-only, checksummed, size-bounded queue of records in one directory."""
+    """An append-only, checksummed, size-bounded queue of records in one directory.
+
+    `columns` is the layout of the records this spool appends, written into the header of each
+    new segment. Opening refuses a spool holding segments with columns it does not list (written
+    by a newer version), rather than failing on their records one by one.
+    """
 
     def __init__(
         self,
         directory: str | os.PathLike[str],
         *,
+        columns: Columns = (),
         segment_bytes: int = 8 << 20,
         max_bytes: int = 512 << 20,
         fsync: FsyncPolicy = "interval",
         fsync_interval: float = 1.0,
     ) -> None:
-        if fsync not in ("always", "interval", "roll", "never"):
-            raise ValueError(f"fsync must be always, interval, roll or never, not {fsync!r}")
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync must be {spoken(FSYNC_POLICIES)}, not {fsync!r}")
         self.directory = Path(directory)
+        self.columns: Columns = tuple(columns)
+        self._header = file_header(self.columns)
         self.fsync = fsync
         self.fsync_interval = fsync_interval
         self._segment_bytes = segment_bytes
@@ -104,7 +122,7 @@ class Spool:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             os.close(self._lock_fd)
-            raise SpoolError(f"the spool {self.directory} is in use by another writer") from exc
+            raise SpoolInUse(f"the spool {self.directory} is in use by another writer") from exc
         self._segments: dict[int, Segment] = {}
         self._fd: int | None = None
         self._active: int | None = None
@@ -131,6 +149,7 @@ class Spool:
                 path.unlink()
                 continue
             found = scan_file(path, seq, checkpoint)
+            self._check_columns(path, found.segment.columns)
             self._corrupt += found.corrupt
             if found.unacked == 0:
                 path.unlink()
@@ -139,6 +158,18 @@ class Spool:
             self._unacked += found.unacked
         self._acked = self._read = self._settle(checkpoint)
         self._unread = self._unacked
+
+    def _check_columns(self, path: Path, columns: Columns | None) -> None:
+        if not self.columns or not columns:
+            return
+        known = {name for name, _ in self.columns}
+        unknown = [name for name, _ in columns if name not in known]
+        if unknown:
+            raise SpoolError(
+                f"{path} holds rows with columns this version does not know "
+                f"({', '.join(unknown)}): a newer ashiato wrote it. Run that version until the "
+                f"spool is empty, or move {path.name} out of {self.directory}"
+            )
 
     # -- appending -------------------------------------------------------------------------
 
@@ -153,7 +184,7 @@ class Spool:
         with self._lock:
             self._check_open()
             size = self._tail_size()
-            if size > HEADER_SIZE and size + len(blob) > self._segment_bytes:
+            if size > len(self._header) and size + len(blob) > self._segment_bytes:
                 self._roll()
             self._make_room(len(blob))
             try:
@@ -178,10 +209,10 @@ class Spool:
         self.sync_due()
 
     def _make_room(self, needed: int) -> None:
-        if self._bytes() + needed + HEADER_SIZE <= self._max_bytes:
+        if self._bytes() + needed + len(self._header) <= self._max_bytes:
             return
         self._free_acked()
-        if self._bytes() + needed + HEADER_SIZE > self._max_bytes:
+        if self._bytes() + needed + len(self._header) > self._max_bytes:
             raise SpoolFull(f"the spool {self.directory} is full ({self._max_bytes} bytes)")
 
     def _free_acked(self) -> bool:
@@ -199,19 +230,19 @@ class Spool:
         seq = self._next_seq
         path = segment_path(self.directory, seq)
         fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND)
-        segment = Segment(0, rolled=False)
+        segment = Segment(0, False, {}, len(self._header), self.columns)
         self._fd, self._active, self._next_seq = fd, seq, seq + 1
         self._segments[seq] = segment
         self._dir_dirty = True
         try:
-            self._write(file_header(), 0)
+            self._write(self._header, 0)
         except BaseException:
             os.close(fd)
             path.unlink()
             del self._segments[seq]
             self._fd = self._active = None
             raise
-        segment.size = HEADER_SIZE
+        segment.size = len(self._header)
         return segment
 
     def _write(self, data: bytes, good_size: int) -> None:
@@ -242,16 +273,23 @@ class Spool:
     # -- reading and acknowledging ---------------------------------------------------------
 
     def read(self, max_records: int) -> SpoolBatch | None:
-        """The next records not yet read, up to `max_records`; None when there are none."""
+        """The next records not yet read, up to `max_records`; None when there are none.
+
+        A batch ends where a segment of another column list begins.
+        """
         with self._lock:
             self._check_open()
             pos = self._settle(self._read)
             records: list[bytes] = []
+            columns: Columns | None = ()
             oldest: int | None = None
             while len(records) < max_records:
                 segment = self._segments.get(pos.segment)
                 if segment is None or pos.offset >= segment.size:
                     break
+                if records and segment.columns != columns:
+                    break
+                columns = segment.columns
                 with open(segment_path(self.directory, pos.segment), "rb") as file:
                     file.seek(pos.offset)
                     data = file.read(segment.size - pos.offset)
@@ -272,7 +310,7 @@ class Spool:
             self._unread = max(0, self._unread - len(records))
             self._head_unread = None
             self._pending.append((pos, len(records)))
-            return SpoolBatch(records, pos, (oldest or 0) / 1000)
+            return SpoolBatch(records, pos, (oldest or 0) / 1000, columns)
 
     def _corrupt_at_read(self, segment: Segment, item: Corrupt) -> None:
         # Damage that appeared after the record was counted: count it, and drop the record it
@@ -323,14 +361,14 @@ class Spool:
             if segment is None:
                 if not later:
                     return pos
-                pos = Position(later[0], HEADER_SIZE)
+                pos = Position(later[0], self._segments[later[0]].start)
                 continue
-            offset = max(pos.offset, HEADER_SIZE)
+            offset = max(pos.offset, segment.start)
             for start, end in segment.bad.items():
                 if start <= offset < end:
                     offset = end
             if segment.rolled and offset >= segment.size and later:
-                pos = Position(later[0], HEADER_SIZE)
+                pos = Position(later[0], self._segments[later[0]].start)
                 continue
             return Position(pos.segment, offset)
 

@@ -1,13 +1,14 @@
-"""The batch writer: rows queue up and one thread inserts them in batches.
+"""The batch writer: rows are spooled, and one thread inserts them in batches.
 
 A batch goes out when it reaches `max_rows` or when its oldest row has waited `max_delay`
 seconds, whichever comes first. The insert runs on the writer's own thread with its own
 backend, so a large block never stalls the event loop and no client is shared between threads.
 
-Given a `Spool`, the queue is the spool: `submit` returns only once the rows are on disk, a
-batch is acknowledged in the spool only after ClickHouse accepted it, batches ClickHouse
-refuses for good go to dead-letter files, and whatever is left at shutdown is replayed by the
-next writer over the same spool. Without one, rows wait in memory and are lost on a crash.
+The queue is a `Spool`: `submit` returns only once the rows are on disk, a batch is
+acknowledged in the spool only after ClickHouse accepted it, batches ClickHouse refuses for
+good go to dead-letter files, and whatever is left at shutdown is replayed by the next writer
+over the same spool. The spool's column list is the row layout: a batch spooled under an
+older list is inserted with the columns it has, and ClickHouse fills in the rest.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from ashiato.storage._segments import decode_row, encode_row
+from ashiato.storage._records import decode_record, encode_values
 from ashiato.storage.backend import Backend, Store
 from ashiato.storage.deadletter import write_dead_letter
 from ashiato.storage.errors import QueryRejected, StorageError, StorageUnavailable
@@ -72,107 +72,102 @@ def batch_token(rows: Sequence[Row]) -> str | None:
 
 
 class BatchWriter:
-    """Queue rows and insert them into `table` in batches from one background thread."""
+    """Spool rows and insert them into `table` in batches from one background thread."""
 
     def __init__(
         self,
         store: Store,
         table: str,
-        columns: Sequence[str],
+        spool: Spool,
         *,
         max_rows: int = 5000,
         max_delay: float = 1.0,
-        max_queue: int = 200_000,
         observer: WriterObserver | None = None,
         backoff_cap: float = 5.0,
-        spool: Spool | None = None,
     ) -> None:
+        if not spool.columns:
+            raise ValueError(f"the spool {spool.directory} declares no columns to write")
         self._store = store
         self._table = table
-        self._columns = tuple(columns)
+        self._spool = spool
+        self._columns = tuple(name for name, _ in spool.columns)
         self._max_rows = max_rows
         self._max_delay = max_delay
-        self._max_queue = max_queue
         self._observer = observer or NullObserver()
         self._backoff_cap = backoff_cap
-        self._spool = spool
-        self._queue: deque[tuple[float, Row]] = deque()
         self._cond = threading.Condition()
         self._wake = threading.Event()
         self._stopping = False
         self._urgent = False  # a flush is waiting: send without waiting for max_delay
         self._drain_until = float("inf")
-        self._in_flight = 0
         self._thread: threading.Thread | None = None
         self._backend: Backend | None = None
 
     @property
     def depth(self) -> int:
-        """Rows not yet inserted: queued, in flight, or stored in the spool unacknowledged."""
-        if self._spool is not None:
-            return self._spool.unacked
-        with self._cond:
-            return len(self._queue) + self._in_flight
+        """Rows not yet inserted: stored in the spool, unacknowledged."""
+        return self._spool.unacked
 
     def start(self) -> None:
-        """Start the writer thread; with a spool, its unacknowledged records go out first."""
-        target = self._run
-        if self._spool is not None:
-            self._spool.rewind()
-            target = self._run_spooled
-        self._thread = threading.Thread(target=target, name="ashiato-writer", daemon=True)
+        """Start the writer thread; the spool's unacknowledged records go out first."""
+        self._spool.rewind()
+        self._thread = threading.Thread(target=self._run, name="ashiato-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, rows: Sequence[Row]) -> bool:
-        """Accept rows for insertion; False (and counted) when they could not be kept."""
-        if self._spool is not None:
-            return self._submit_spooled(self._spool, rows)
-        now = time.monotonic()
-        with self._cond:
-            if self._stopping or len(self._queue) + len(rows) > self._max_queue:
-                full = True
-            else:
-                full = False
-                was_empty = not self._queue
-                self._queue.extend((now, row) for row in rows)
-                # Wake the writer when a batch is full, or to start timing a new batch.
-                if was_empty or len(self._queue) >= self._max_rows:
-                    self._cond.notify_all()
-        if full:
-            self._observer.dropped(len(rows), "queue_full")
-        return not full
+    def append(self, rows: Sequence[Row]) -> None:
+        """Spool rows for insertion; on return they survive the process being killed.
 
-    def _submit_spooled(self, spool: Spool, rows: Sequence[Row]) -> bool:
+        Raises SpoolFull while the spool is at its bound (try again later), SpoolError when
+        the spool cannot take them, ValueError for a row without a column or with a value
+        JSON cannot hold.
+        """
+        if self._stopping:
+            raise SpoolError("the writer is stopping")
+        try:
+            records = [encode_values(row, self._columns) for row in rows]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"a row that does not fit the spooled columns: {exc!r}") from exc
+        try:
+            self._spool.append(records)
+        except OSError as exc:
+            # An fsync refused by the disk (ENOSPC on NFS or thin storage).
+            raise SpoolError(f"cannot spool {len(rows)} rows: {exc}") from exc
+        # Wake the writer for a full batch or to start timing a new one, not for every hit: a
+        # wake-up per hit cost a context switch per hit.
+        unread = self._spool.pending()[0]
+        if unread >= self._max_rows or unread == len(rows):  # full, or the first of a batch
+            with self._cond:
+                self._cond.notify_all()
+
+    def submit(self, rows: Sequence[Row]) -> bool:
+        """Spool rows for insertion; False (and counted) when they could not be kept."""
         if self._stopping:
             self._observer.dropped(len(rows), "shutdown")
             return False
         try:
-            spool.append([encode_row(row) for row in rows])
+            self.append(rows)
         except SpoolFull:
             self._observer.dropped(len(rows), "spool_full")
             return False
-        except (StorageError, OSError, TypeError, ValueError) as exc:
-            # OSError: an fsync refused by the disk (ENOSPC on NFS or thin storage).
+        except (StorageError, ValueError) as exc:
             log.error("could not spool %d rows: %s", len(rows), exc)
             self._observer.dropped(len(rows), "spool_error")
             return False
-        # Wake the writer for a full batch or to start timing a new one, not for every hit: a
-        # wake-up per hit cost a context switch per hit.
-        unread = spool.pending()[0]
-        if unread >= self._max_rows or unread == len(rows):  # full, or the first of a batch
-            with self._cond:
-                self._cond.notify_all()
         return True
+
+    def sync(self) -> None:
+        """Force what is spooled to disk now, whatever the fsync policy."""
+        self._spool.sync()
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every row accepted so far is inserted; False if `timeout` ran out."""
         deadline = time.monotonic() + timeout
-        target = self._spool.tail() if self._spool is not None else None
+        target = self._spool.tail()
         self._wake.set()
         with self._cond:
             self._urgent = True
             self._cond.notify_all()
-            while not self._flushed(target):
+            while self._spool.acked() < target:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -180,34 +175,12 @@ class BatchWriter:
                 self._cond.notify_all()
         return True
 
-    def _flushed(self, target: object) -> bool:
-        if self._spool is not None:
-            return bool(self._spool.acked() >= target)  # type: ignore[operator]
-        return not (self._queue or self._in_flight)
-
     def stop(self, timeout: float = 10.0) -> int:
         """Stop accepting, insert what is waiting within `timeout`; returns the rows left.
 
-        Without a spool the rows left are lost (and counted as dropped); with one they stay in
-        the spool for the next writer to replay, so they are not counted.
+        The rows left stay in the spool for the next writer to replay, so they are not lost.
         """
-        if self._spool is not None:
-            return self._stop_spooled(self._spool, timeout)
-        self.flush(timeout)
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=max(1.0, timeout))
-        left = self.depth
-        if left:
-            self._observer.dropped(left, "shutdown")
-        if self._backend is not None:
-            self._backend.close()
-        return left
-
-    def _stop_spooled(self, spool: Spool, timeout: float) -> int:
+        spool = self._spool
         with self._cond:
             self._stopping = True
             self._drain_until = time.monotonic() + timeout
@@ -222,47 +195,9 @@ class BatchWriter:
             log.error("could not sync the spool at shutdown: %s", exc)
         return spool.unacked
 
-    # -- the in-memory queue ---------------------------------------------------------------
-
-    def _take_batch(self) -> list[Row]:
-        with self._cond:
-            while not self._stopping:
-                if len(self._queue) >= self._max_rows or (self._urgent and self._queue):
-                    break
-                if self._queue:
-                    wait = self._queue[0][0] + self._max_delay - time.monotonic()
-                    if wait <= 0:
-                        break
-                    self._cond.wait(wait)
-                else:
-                    self._urgent = False
-                    self._cond.wait()
-            count = min(len(self._queue), self._max_rows)
-            batch = [self._queue.popleft()[1] for _ in range(count)]
-            self._in_flight = len(batch)
-            return batch
-
-    def _run(self) -> None:
-        while True:
-            batch = self._take_batch()
-            if not batch:
-                if self._stopping:
-                    return
-                continue
-            outcome, error = self._insert(batch)
-            if outcome == _REFUSED:
-                log.error("ClickHouse refused a batch of %d rows: %s", len(batch), error)
-                self._observer.dropped(len(batch), "rejected")
-            elif outcome == _ABANDONED:
-                self._observer.dropped(len(batch), "shutdown")
-            with self._cond:
-                self._in_flight = 0
-                self._cond.notify_all()
-
     # -- the spool -------------------------------------------------------------------------
 
-    def _run_spooled(self) -> None:
-        assert self._spool is not None
+    def _run(self) -> None:
         spool = self._spool
         failures = 0
         try:
@@ -313,30 +248,42 @@ class BatchWriter:
 
     def _deliver(self, spool: Spool, batch: SpoolBatch) -> bool:
         """Insert a spooled batch, or dead-letter it; False when shutdown cut it short."""
-        rows, records = [], []
+        rows = []
         for record in batch.records:
             try:
-                rows.append(decode_row(record))
-                records.append(record)
+                rows.append(decode_record(record, batch.columns))
             except ValueError as exc:  # checksummed, so only a bug could write such a record
                 log.error("dropping an undecodable spool record: %s", exc)
                 self._observer.dropped(1, "undecodable")
-        outcome, error = self._insert(rows) if rows else (_SENT, "")
+        columns = self._columns_of(batch, rows)
+        outcome, error = self._insert(rows, columns) if rows else (_SENT, "")
         if outcome == _ABANDONED:
             return False
         if outcome == _REFUSED:
             log.error("ClickHouse refused a batch of %d rows for good: %s", len(rows), error)
-            if not self._dead_letter(spool, records, error):
+            if not self._dead_letter(spool, rows, columns, error):
                 return False
             self._observer.dropped(len(rows), "dead_letter")
         spool.ack(batch.position)
         return True
 
-    def _dead_letter(self, spool: Spool, records: list[bytes], error: str) -> bool:
+    def _columns_of(self, batch: SpoolBatch, rows: Sequence[Row]) -> tuple[str, ...]:
+        """The columns to insert a batch with: those it was spooled with.
+
+        Columns added since are left out, for ClickHouse to fill with their defaults. Rows of
+        a segment without a column list name their own columns: those every row has.
+        """
+        if batch.columns:
+            return tuple(name for name, _ in batch.columns)
+        return tuple(c for c in self._columns if all(c in row for row in rows))
+
+    def _dead_letter(
+        self, spool: Spool, rows: Sequence[Row], columns: Sequence[str], error: str
+    ) -> bool:
         attempt = 0
         while True:
             try:
-                write_dead_letter(spool.directory, self._table, self._columns, records, error)
+                write_dead_letter(spool.directory, self._table, columns, rows, error)
                 return True
             except OSError as exc:
                 attempt += 1
@@ -347,7 +294,7 @@ class BatchWriter:
 
     # -- inserting -------------------------------------------------------------------------
 
-    def _insert(self, batch: Sequence[Row]) -> tuple[str, str]:
+    def _insert(self, batch: Sequence[Row], columns: Sequence[str]) -> tuple[str, str]:
         """Insert one batch, retrying passing failures with capped, jittered backoff."""
         token = batch_token(batch)
         attempt = 0
@@ -361,7 +308,7 @@ class BatchWriter:
                         self._backend = self._store.connect()
                     except QueryRejected as exc:
                         raise StorageUnavailable(str(exc)) from exc
-                self._backend.insert(self._table, batch, self._columns, dedup_token=token)
+                self._backend.insert(self._table, batch, columns, dedup_token=token)
             except QueryRejected as exc:
                 return _REFUSED, str(exc)
             except StorageError as exc:
@@ -384,14 +331,10 @@ class BatchWriter:
         """Wait before retry `attempt`; False when the writer is stopping and must give up."""
         delay = min(self._backoff_cap, 0.1 * 2**attempt) * random.uniform(0.5, 1.0)
         with self._cond:
-            if self._spool is None:
-                if self._stopping:
-                    return False
-            else:
-                remaining = self._drain_until - time.monotonic()
-                if self._stopping and remaining <= 0:
-                    return False
-                delay = min(delay, max(remaining, 0.0))
+            remaining = self._drain_until - time.monotonic()
+            if self._stopping and remaining <= 0:
+                return False
+            delay = min(delay, max(remaining, 0.0))
             self._wake.clear()
         # Not the condition: every accepted hit notifies it, which would cut the backoff short
         # and hammer a ClickHouse that is down. Only stop() and flush() wake a backoff early.

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import struct
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from ashiato.storage._records import decode_record
+from ashiato.storage._segments import read_header
 from tests.clickhouse_server import ClickHouseServer
 from tests.reliability.conftest import (
     Collector,
@@ -24,18 +25,18 @@ from tests.reliability.conftest import (
 
 pytestmark = pytest.mark.server
 
-SEGMENT_HEADER = 12
 RECORD_HEADER = struct.Struct("<IIQ")  # length LE | CRC32 | append time ms LE
 
 
 def records_of(segment: Path) -> list[tuple[int, int, str]]:
     """(start, end, event marker) of each record in a segment file."""
     data = segment.read_bytes()
-    found, pos = [], SEGMENT_HEADER
+    header = read_header(data, segment)  # its length depends on the column list it carries
+    found, pos = [], header.start
     while pos < len(data):
         length, _, _ = RECORD_HEADER.unpack_from(data, pos)
         end = pos + RECORD_HEADER.size + length
-        row = json.loads(data[pos + RECORD_HEADER.size : end])["row"]
+        row = decode_record(data[pos + RECORD_HEADER.size : end], header.columns)
         found.append((pos, end, marker_of(row["campaign"], row["url"])))
         pos = end
     assert pos == len(data)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from ashiato.beacon.vocabulary import FsyncPolicy
 from ashiato.storage._segments import HEADER_SIZE, RECORD_HEADER, list_segments, segment_path
 from ashiato.storage.deadletter import spool_status
-from ashiato.storage.spool import FsyncPolicy, Spool, SpoolError, SpoolFull
+from ashiato.storage.spool import Spool, SpoolError, SpoolFull
 
 
 def _records(n: int, start: int = 0) -> list[bytes]:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from ashiato.beacon.columns import COLUMNS
 from ashiato.beacon.event import Event
 from ashiato.storage._segments import (
     HEADER_SIZE,
@@ -26,7 +25,7 @@ from ashiato.storage._segments import (
     segment_path,
 )
 from ashiato.storage.native import NativeStore
-from ashiato.storage.schema import EVENTS_TABLE
+from ashiato.storage.schema import EVENT_RECORD, EVENTS_TABLE
 from ashiato.storage.spool import Position, Spool, SpoolFull
 from ashiato.storage.writer import BatchWriter
 from tests.clickhouse_server import free_port
@@ -248,13 +247,12 @@ def test_the_writer_counts_a_full_disk_as_spool_full_instead_of_raising(disk: Sm
     rows = [
         Event(ts_ms=1_700_000_000_000 + i, kind="pageview", site="s").to_row() for i in range(500)
     ]
-    with Spool(disk.root / "spool", max_bytes=NO_BOUND) as spool:
+    with Spool(disk.root / "spool", columns=EVENT_RECORD, max_bytes=NO_BOUND) as spool:
         writer = BatchWriter(
             NativeStore(f"clickhouse://default@127.0.0.1:{free_port()}/nowhere"),
             EVENTS_TABLE,
-            COLUMNS,
+            spool,
             observer=seen,
-            spool=spool,
         )
         accepted = 0
         while writer.submit([rows[accepted]]):
@@ -268,6 +266,6 @@ def test_the_writer_counts_a_full_disk_as_spool_full_instead_of_raising(disk: Sm
         assert writer.submit(rows[accepted : accepted + 5])
         assert writer.depth == accepted + 5
         assert seen.drops == [(1, "spool_full"), (5, "spool_full")]
-    with Spool(disk.root / "spool") as spool:
+    with Spool(disk.root / "spool", columns=EVENT_RECORD) as spool:
         assert spool.stats().corrupt == 0
         assert spool.unacked == accepted + 5

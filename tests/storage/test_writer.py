@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from ashiato.beacon.columns import COLUMNS
+import pytest
+
 from ashiato.beacon.event import Event
 from ashiato.storage.backend import Store, connection
-from ashiato.storage.schema import EVENTS_TABLE, migrate
+from ashiato.storage.schema import EVENT_RECORD, EVENTS_TABLE, migrate
+from ashiato.storage.spool import Spool
 from ashiato.storage.writer import BatchWriter
 
 
@@ -40,66 +43,60 @@ def _count(store: Store) -> int:
         return int(backend.query("SELECT count() FROM events").scalar())
 
 
-def test_full_batches_go_out_at_max_rows_and_the_rest_on_stop(store: Store) -> None:
+def test_full_batches_go_out_at_max_rows_and_the_rest_on_stop(store: Store, tmp_path: Path) -> None:
     with connection(store) as backend:
         migrate(backend)
     seen = Recorder()
-    writer = BatchWriter(store, EVENTS_TABLE, COLUMNS, max_rows=100, max_delay=60, observer=seen)
-    writer.start()
-    assert writer.submit(_rows(250))
-    deadline = time.monotonic() + 10
-    while sum(seen.batches) < 200 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert seen.batches[:2] == [100, 100]
-    assert writer.stop(timeout=10) == 0
+    with Spool(tmp_path, columns=EVENT_RECORD) as spool:
+        writer = BatchWriter(store, EVENTS_TABLE, spool, max_rows=100, max_delay=60, observer=seen)
+        writer.start()
+        assert writer.submit(_rows(250))
+        deadline = time.monotonic() + 10
+        while sum(seen.batches) < 200 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert seen.batches[:2] == [100, 100]
+        assert writer.stop(timeout=10) == 0
     assert sum(seen.batches) == 250
     assert _count(store) == 250
 
 
-def test_a_small_batch_goes_out_once_its_oldest_row_waited_max_delay(store: Store) -> None:
+def test_a_small_batch_goes_out_once_its_oldest_row_waited_max_delay(
+    store: Store, tmp_path: Path
+) -> None:
     with connection(store) as backend:
         migrate(backend)
     seen = Recorder()
-    writer = BatchWriter(
-        store, EVENTS_TABLE, COLUMNS, max_rows=10_000, max_delay=0.2, observer=seen
-    )
-    writer.start()
-    started = time.monotonic()
-    writer.submit(_rows(3))
-    while not seen.batches and time.monotonic() - started < 10:
-        time.sleep(0.01)
-    waited = time.monotonic() - started
-    writer.stop()
+    with Spool(tmp_path, columns=EVENT_RECORD) as spool:
+        writer = BatchWriter(
+            store, EVENTS_TABLE, spool, max_rows=10_000, max_delay=0.2, observer=seen
+        )
+        writer.start()
+        started = time.monotonic()
+        writer.submit(_rows(3))
+        while not seen.batches and time.monotonic() - started < 10:
+            time.sleep(0.01)
+        waited = time.monotonic() - started
+        writer.stop()
     assert seen.batches == [3]
     assert 0.15 <= waited < 5
     assert _count(store) == 3
 
 
-def test_a_full_queue_refuses_and_counts_instead_of_growing(store: Store) -> None:
-    with connection(store) as backend:
-        migrate(backend)
+def test_a_row_missing_a_column_is_refused_at_submit_not_spooled(
+    store: Store, tmp_path: Path
+) -> None:
     seen = Recorder()
-    writer = BatchWriter(
-        store, EVENTS_TABLE, COLUMNS, max_rows=10_000, max_delay=60, max_queue=5, observer=seen
-    )
-    assert writer.submit(_rows(5))
-    assert not writer.submit(_rows(1))
-    assert seen.drops == [(1, "queue_full")]
-    writer.start()
-    assert writer.stop() == 0
-    assert _count(store) == 5
+    with Spool(tmp_path, columns=EVENT_RECORD) as spool:
+        writer = BatchWriter(store, EVENTS_TABLE, spool, observer=seen)
+        row = _rows(1)[0]
+        del row["site"]
+        assert not writer.submit([row])
+        with pytest.raises(ValueError, match="site"):
+            writer.append([row])
+        assert spool.unacked == 0
+    assert seen.drops == [(1, "spool_error")]
 
 
-def test_rows_clickhouse_refuses_are_counted_not_retried_forever(store: Store) -> None:
-    with connection(store) as backend:
-        migrate(backend)
-    seen = Recorder()
-    writer = BatchWriter(
-        store, "no_such_table", ("site",), max_rows=1, max_delay=0.01, observer=seen
-    )
-    writer.start()
-    writer.submit([{"site": "x"}])
-    assert writer.flush(timeout=10)
-    writer.stop()
-    assert seen.drops == [(1, "rejected")]
-    assert seen.retries == 0
+def test_a_writer_needs_a_spool_that_declares_its_columns(store: Store, tmp_path: Path) -> None:
+    with Spool(tmp_path) as spool, pytest.raises(ValueError, match="declares no columns"):
+        BatchWriter(store, EVENTS_TABLE, spool)
