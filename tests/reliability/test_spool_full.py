@@ -110,7 +110,8 @@ async def test_every_event_of_a_refused_beacon_batch_is_counted(
     rejected = collector.metric("ashiato_rejected_total", reason="not_accepted")
     assert dropped > 0  # the spool is full
 
-    batch = make_requests(collector.data_dir, beacons=5, beacon_batch=5, prefix="batch")
+    # As large as the pixels that filled it: the room left is less than one of them.
+    batch = make_requests(collector.data_dir, beacons=5, beacon_batch=5, pad=1900, prefix="batch")
     outcome = await run_load(collector.url, batch)
     assert outcome.statuses[("beacon", 503)] == 1
     after = collector.metric("ashiato_writer_dropped_rows_total", reason="spool_full")
