@@ -213,7 +213,12 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
         token = await authorize(request, operation.scope, name)
         params = await read_json(request)
         config = request.app[CONFIG]
-        ctx = Context(request.app[SECRETS], retention_policy(config), f"token:{token.id}")
+        ctx = Context(
+            request.app[SECRETS],
+            retention_policy(config),
+            f"token:{token.id}",
+            request.app[TOKENS],
+        )
         store = request.app[STORE]
 
         def _run() -> Any:

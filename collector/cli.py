@@ -21,7 +21,7 @@ from ashiato.beacon.errors import BeaconError, InvalidToken
 from ashiato.beacon.tokens import EmailToken, recipient_pseudonym, sign_token
 from ashiato.collector import logsafety, privacy_cli, spool_cli
 from ashiato.collector.adminclient import CommandError, call_admin_api
-from ashiato.collector.auth import SCOPES, TokenStore
+from ashiato.collector.auth import SCOPES
 from ashiato.collector.config import Config, ConfigError, load_config, store_for
 from ashiato.collector.secrets import load_secrets, retire_visitor_key, rotate_token_key
 from ashiato.collector.settings import SETTINGS
@@ -169,18 +169,31 @@ def cmd_sql(args: argparse.Namespace, config: Config, env: Mapping[str, str]) ->
 # --- admin-token ------------------------------------------------------------------------------
 
 
-def cmd_admin_token(args: argparse.Namespace, config: Config) -> int:
-    """Create an admin API token and print it once."""
-    scopes = tuple(s.strip() for s in args.scope.split(",") if s.strip())
-    try:
-        plaintext, record = TokenStore(config.data_dir).create(scopes, args.label or "")
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    print(plaintext)
-    print(
-        f"token {record.id} with scopes {','.join(record.scopes)}; it is shown only this once",
-        file=sys.stderr,
+def cmd_admin_token(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
+    """Create, list or revoke admin API tokens; each is audited."""
+    if args.action == "create":
+        scopes = [s.strip() for s in args.scope.split(",") if s.strip()]
+        made = privacy_cli.run_operation(
+            config, env, "create_token", {"scopes": scopes, "label": args.label or ""}
+        )
+        print(made["token"])
+        print(
+            f"token {made['id']} with scopes {','.join(made['scopes'])}; "
+            "it is shown only this once",
+            file=sys.stderr,
+        )
+        return 0
+    if args.action == "list":
+        for token in privacy_cli.run_operation(config, env, "tokens", {}):
+            print(
+                f"{token['id']}  {token['label'] or '-'}  {','.join(token['scopes'])}  "
+                f"created {token['created']}  last used {token['last_used'] or 'never'}"
+            )
+        return 0
+    revoked = privacy_cli.run_operation(
+        config, env, "revoke_token", {"id": args.id, "reason": args.reason or ""}
     )
+    print(f"revoked token {revoked['id']} ({revoked['label'] or 'no label'})", file=sys.stderr)
     return 0
 
 
@@ -277,6 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--scope", required=True, help=f"comma-separated scopes: {', '.join(SCOPES)}"
     )
     create.add_argument("--label", help="what the token is for")
+    token_sub.add_parser(
+        "list", parents=[common], help="every token: id, label, scopes, created, last used"
+    )
+    revoke = token_sub.add_parser(
+        "revoke", parents=[common], help="revoke a token; servers refuse it at once"
+    )
+    revoke.add_argument("id", help="the token's id (first column of admin-token list)")
+    revoke.add_argument("--reason", help="why, for the audit trail")
     privacy_cli.add_parsers(sub, common)
     spool = sub.add_parser("spool", help="inspect the spool and re-drive dead letters")
     spool_sub = spool.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -344,7 +365,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             ),
             "migrate": lambda: cmd_migrate(args, config),
             "sql": lambda: cmd_sql(args, config, env),
-            "admin-token": lambda: cmd_admin_token(args, config),
+            "admin-token": lambda: cmd_admin_token(args, config, env),
             "token": lambda: cmd_token(args, config),
             "keys": lambda: cmd_keys(args, config),
             "ingest-log": lambda: cmd_ingest_log(args, config, env),

@@ -17,6 +17,7 @@ from typing import Any
 from ashiato.beacon.consent import parse_purposes
 from ashiato.beacon.pipeline import visitor_pseudonym
 from ashiato.beacon.tokens import recipient_pseudonym
+from ashiato.collector.auth import TokenStore
 from ashiato.collector.config import Config
 from ashiato.collector.metrics import rows_affected
 from ashiato.collector.secrets import Secrets
@@ -43,6 +44,7 @@ class Context:
     secrets: Secrets
     policy: RetentionPolicy
     actor: str
+    tokens: TokenStore | None = None
 
 
 def retention_policy(config: Config) -> RetentionPolicy:
@@ -290,6 +292,64 @@ def op_report(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
     }
 
 
+def _token_store(ctx: Context) -> TokenStore:
+    if ctx.tokens is None:
+        raise OperationError("admin tokens are not available here")
+    return ctx.tokens
+
+
+def _iso(seconds: int | None) -> str | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
+def op_tokens(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Every admin token, without its secret: id, label, scopes, created and last used."""
+    tokens = _token_store(ctx)
+    used = tokens.last_used()
+    listed = [
+        {
+            "id": r.id,
+            "label": r.label,
+            "scopes": list(r.scopes),
+            "created": _iso(r.created),
+            "last_used": _iso(used.get(r.id)),
+        }
+        for r in tokens.load()
+    ]
+    audit.record(backend, audit.AuditEntry(ctx.actor, "admin-token:list", rows=len(listed)))
+    return listed
+
+
+def op_create_token(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Create a token; the answer carries its secret, shown this once."""
+    scopes = params.get("scopes")
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise OperationError("'scopes' must be a list of scope names")
+    plaintext, record = _token_store(ctx).create(tuple(scopes), _text(params, "label", False))
+    audit.record(
+        backend,
+        audit.AuditEntry(
+            ctx.actor, "admin-token:create", detail=f"{record.id} {','.join(record.scopes)}"
+        ),
+    )
+    return {"id": record.id, "scopes": list(record.scopes), "token": plaintext}
+
+
+def op_revoke_token(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Revoke a token by id; every server refuses it from its next request on."""
+    record = _token_store(ctx).revoke(_text(params, "id"))
+    audit.record(
+        backend,
+        audit.AuditEntry(
+            ctx.actor,
+            "admin-token:revoke",
+            reason=_text(params, "reason", False),
+            detail=f"{record.id} {record.label}",
+        ),
+    )
+    return {"id": record.id, "label": record.label}
+
+
 @dataclass(frozen=True, slots=True)
 class Operation:
     """One privacy operation: the scope it needs and what runs it."""
@@ -310,6 +370,9 @@ OPERATIONS: dict[str, Operation] = {
     "unlink": Operation("admin", op_unlink),
     "member": Operation("admin", op_member),
     "report": Operation("read", op_report),
+    "tokens": Operation("admin", op_tokens),
+    "create_token": Operation("admin", op_create_token),
+    "revoke_token": Operation("admin", op_revoke_token),
 }
 
 # Where each operation is reached in the admin API.
@@ -325,4 +388,7 @@ PATHS: dict[str, str] = {
     "unlink": "/admin/unlink",
     "member": "/admin/members",
     "report": "/admin/report",
+    "tokens": "/admin/tokens",
+    "create_token": "/admin/tokens/create",
+    "revoke_token": "/admin/tokens/revoke",
 }

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ashiato.collector.adminclient import CommandError, call_admin_api
+from ashiato.collector.auth import TokenStore
 from ashiato.collector.config import Config, store_for
 from ashiato.collector.operations import (
     OPERATIONS,
@@ -44,7 +45,10 @@ def run_operation(
 
         prepare_storage(store)
         ctx = Context(
-            load_secrets(config.data_dir), retention_policy(config), f"cli:{getpass.getuser()}"
+            load_secrets(config.data_dir),
+            retention_policy(config),
+            f"cli:{getpass.getuser()}",
+            TokenStore(config.data_dir),
         )
         with connection(store) as backend:
             return plain(OPERATIONS[name].run(backend, params, ctx))
