@@ -133,10 +133,19 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     if starting is not None:
         starting.cancel()
+    waiting = writer.depth
+    if waiting:
+        log.info(
+            "stopping: inserting %d spooled rows (up to %gs)", waiting, config.storage.drain_seconds
+        )
     left = await asyncio.to_thread(writer.stop, config.storage.drain_seconds)
     spool.close()
-    if left:
-        log.warning("%d spooled rows left for the next start", left)
+    log.info(
+        "stopped: %d rows stored since start, %d drained at shutdown; %s",
+        metrics.stored_rows,
+        max(0, waiting - left),
+        f"{left} rows left in the spool for the next start" if left else "the spool is empty",
+    )
 
 
 def build_enricher(config: Config, visitor_key: bytes) -> Enricher:

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import os
+import signal
 import sys
 import time
 import urllib.error
@@ -94,7 +95,14 @@ def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
     """Create the database and apply pending migrations."""
     from ashiato.collector.app import prepare_storage
 
-    store = store_for(config)
+    try:
+        store = store_for(config)
+    except StoreInUse:
+        print(
+            f"nothing to do: a running ashiato server holds {config.data_dir} and migrated it "
+            "when it started; a newer release migrates when it is started",
+        )
+        return 0
     try:
         prepare_storage(store)
         with connection(store) as backend:
@@ -208,16 +216,29 @@ def cmd_ingest_log(args: argparse.Namespace, config: Config, env: Mapping[str, s
     for path in paths:
         if not args.follow:
             ingest_cli.open_lines(path).close()  # fail before any work on a bad path
+    if not args.site:
+        print(
+            "ashiato: warning: no --site given; each line's site is its Host, when the log "
+            "format records one ($host), and empty otherwise",
+            file=sys.stderr,
+        )
     sink = ingest_cli.make_sink(config, env, args)
     try:
         if args.follow:
             print(f"following {len(paths)} file(s); Ctrl-C to stop", file=sys.stderr)
-            ingest_cli.follow_files(sink, paths, config.data_dir / "follow")
-            return 0
-        counts = ingest_cli.ingest_files(sink, paths, progress=sys.stderr.isatty())
+            # systemd stops with SIGTERM: end the same orderly way as Ctrl-C.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            counts = ingest_cli.follow_files(sink, paths, config.data_dir / "follow")
+        else:
+            counts = ingest_cli.ingest_files(sink, paths, progress=sys.stderr.isatty())
     finally:
         sink.close()
+    if args.follow:
+        print("stopped following; lines of this run:", file=sys.stderr)
     print(ingest_cli.summary(counts))
+    if counts.read and not counts.stored and not counts.skipped:
+        print("ashiato: error: no line was stored (see the rejections above)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -231,17 +231,23 @@ def ingest_files(sink: Sink, paths: Sequence[Path], progress: bool) -> IngestCou
     return total
 
 
-def follow_files(sink: Sink, paths: Sequence[Path], state_dir: Path, poll: float = 0.5) -> None:
-    """Follow files until interrupted, committing checkpoints only after lines are accepted."""
+def follow_files(
+    sink: Sink, paths: Sequence[Path], state_dir: Path, poll: float = 0.5
+) -> IngestCounts:
+    """Follow files until interrupted (Ctrl-C or SIGTERM), committing checkpoints only after
+    lines are accepted; the counts of the whole run."""
     followed = [FollowedFile(path, state_dir) for path in paths]
+    total = IngestCounts()
     try:
         while True:
             for item in followed:
                 for chunk in item.poll():
                     if chunk.lines:
-                        sink.send(chunk.lines, 0, chunk.path.name, chunk.origins)
+                        total.add(sink.send(chunk.lines, 0, chunk.path.name, chunk.origins))
                     item.commit(chunk.checkpoint)
             time.sleep(poll)
+    except KeyboardInterrupt:
+        return total
     finally:
         for item in followed:
             item.close()

@@ -39,6 +39,8 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # Rows this process inserted since it started, for its closing line.
+        self.stored_rows = 0
         self.hits = Counter(
             "ashiato_hits_total",
             "Hits accepted, by kind and consent outcome",
@@ -186,6 +188,7 @@ class Metrics:
     # The batch writer reports through these three (storage.writer.WriterObserver).
     def inserted(self, rows: int, seconds: float) -> None:
         """A batch landed."""
+        self.stored_rows += rows
         self.batch_rows.observe(rows)
         self.flush_seconds.observe(seconds)
 
