@@ -93,6 +93,10 @@ class Enricher:
         # Parsing addresses with `ipaddress` was the costliest step per hit; they repeat.
         self._addresses = functools.lru_cache(maxsize=65_536)(self._resolve)
 
+    def set_visitor_key(self, key: bytes) -> None:
+        """Use a new visitor pseudonym key from the next hit on (keys were reloaded)."""
+        self._visitor_key = key
+
     def decide(self, hit: Hit) -> ConsentDecision:
         """The consent decision for `hit`'s signals."""
         return decide(self.policy, hit.consent, gpc=hit.gpc, dnt=hit.dnt)

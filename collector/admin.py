@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import signal
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
@@ -23,8 +26,10 @@ from ashiato.collector.appkeys import (
 )
 from ashiato.collector.auth import TokenRecord
 from ashiato.collector.background import load_suppressed
+from ashiato.collector.config import WORKER_ENV
 from ashiato.collector.ingest import LogIngestor, record_ingest
 from ashiato.collector.operations import (
+    KEY_OPERATIONS,
     OPERATIONS,
     PATHS,
     Context,
@@ -38,6 +43,8 @@ from ashiato.storage import audit
 from ashiato.storage.backend import QueryResult, connection
 from ashiato.storage.deadletter import redrive
 from ashiato.storage.errors import QueryRejected, StorageError, StorageUnavailable
+
+log = logging.getLogger(__name__)
 
 
 def _json_default(value: Any) -> Any:
@@ -218,6 +225,7 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
             retention_policy(config),
             f"token:{token.id}",
             request.app[TOKENS],
+            config.data_dir,
         )
         store = request.app[STORE]
 
@@ -235,6 +243,8 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
             raise error(503, str(exc)) from None
         if name == "retention":
             request.app[METRICS].retention_ran(result)
+        if name in KEY_OPERATIONS:
+            reload_keys(request.app)
         if name in ("suppress", "unsuppress", "erase"):
             # Effective for the very next hit, not only at the next periodic reload.
             request.app[SUPPRESSED].subjects = await asyncio.to_thread(load_suppressed, request.app)
@@ -243,9 +253,34 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
     return handle
 
 
+def reload_keys(app: web.Application, *, tell_siblings: bool = True) -> None:
+    """Read keys.json again in this process; with workers, have the supervisor tell them all."""
+    secrets = app[SECRETS].reload()
+    app[ENRICHER].set_visitor_key(secrets.visitor_key)
+    log.info(
+        "keys reloaded: e-mail token keys %s, current %s",
+        ",".join(sorted(secrets.tokens.keys)),
+        secrets.tokens.current,
+    )
+    if tell_siblings and os.environ.get(WORKER_ENV) is not None:
+        os.kill(os.getppid(), signal.SIGHUP)
+
+
+async def keys_reload(request: web.Request) -> web.Response:
+    """POST /admin/keys/reload: use keys.json as it is now, without a restart."""
+    token = await authorize(request, "admin", "keys-reload")
+    try:
+        reload_keys(request.app)
+    except ValueError as exc:
+        raise error(409, f"keys.json was not reloaded: {exc}") from None
+    await write_audit(request, audit.AuditEntry(f"token:{token.id}", "keys:reload"))
+    return json_response({"reloaded": True, "current": request.app[SECRETS].tokens.current})
+
+
 def add_routes(app: web.Application) -> None:
     """Register the admin API's routes."""
     app.router.add_post("/admin/sql", sql)
+    app.router.add_post("/admin/keys/reload", keys_reload)
     app.router.add_post("/admin/ingest", ingest)
     app.router.add_post("/admin/spool/redrive", spool_redrive)
     for name, path in PATHS.items():

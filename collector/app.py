@@ -35,11 +35,11 @@ from ashiato.collector.appkeys import (
 from ashiato.collector.auth import TokenStore
 from ashiato.collector.background import background_ctx
 from ashiato.collector.batching import TurnBatcher
-from ashiato.collector.config import Config
+from ashiato.collector.config import WORKER_ENV, Config
 from ashiato.collector.listener import guard_middleware
 from ashiato.collector.metrics import Metrics
 from ashiato.collector.rdns import ReverseDNS
-from ashiato.collector.secrets import load_secrets
+from ashiato.collector.secrets import LiveSecrets
 from ashiato.collector.syslog_server import syslog_ctx
 from ashiato.storage.backend import Store, connection
 from ashiato.storage.cluster import ClusterStore
@@ -74,7 +74,7 @@ def _migrate_one(store: Store, layout: Layout) -> None:
 
 def spool_directory(config: Config) -> Path:
     """This process's spool: one directory per worker, so workers never share segments."""
-    return config.data_dir / "spool" / f"worker-{os.environ.get('ASHIATO_WORKER', '0')}"
+    return config.data_dir / "spool" / f"worker-{os.environ.get(WORKER_ENV, '0')}"
 
 
 def open_spool(config: Config) -> Spool:
@@ -172,7 +172,7 @@ def build_enricher(config: Config, visitor_key: bytes) -> Enricher:
 async def _enrichment_ctx(app: web.Application) -> AsyncIterator[None]:
     """Load keys and open the enrichment readers; close them on shutdown."""
     config = app[CONFIG]
-    app[SECRETS] = await asyncio.to_thread(load_secrets, config.data_dir)
+    app[SECRETS] = await asyncio.to_thread(LiveSecrets, config.data_dir)
     enricher = await asyncio.to_thread(build_enricher, config, app[SECRETS].visitor_key)
     app[ENRICHER] = enricher
     rdns = ReverseDNS() if config.collection.reverse_dns else None

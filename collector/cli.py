@@ -21,10 +21,10 @@ from ashiato import __version__
 from ashiato.beacon.errors import BeaconError, InvalidToken
 from ashiato.beacon.tokens import EmailToken, recipient_pseudonym, sign_token
 from ashiato.collector import logsafety, privacy_cli, spool_cli
-from ashiato.collector.adminclient import CommandError, call_admin_api
+from ashiato.collector.adminclient import SERVER_FILE, CommandError, call_admin_api
 from ashiato.collector.auth import SCOPES
-from ashiato.collector.config import Config, ConfigError, load_config, store_for
-from ashiato.collector.secrets import load_secrets, retire_visitor_key, rotate_token_key
+from ashiato.collector.config import WORKER_ENV, Config, ConfigError, load_config, store_for
+from ashiato.collector.secrets import load_secrets
 from ashiato.collector.settings import SETTINGS
 from ashiato.storage import audit
 from ashiato.storage.backend import QueryResult, connection
@@ -75,9 +75,9 @@ def cmd_serve(args: argparse.Namespace, config: Config, argv: Sequence[str]) -> 
 
     store = store_for(config)
     try:
-        if config.server.workers > 1 and os.environ.get(serving.WORKER_ENV) is None:
+        if config.server.workers > 1 and os.environ.get(WORKER_ENV) is None:
             return serving.run_supervisor(config, store, argv)
-        if os.environ.get(serving.WORKER_ENV) is not None:
+        if os.environ.get(WORKER_ENV) is not None:
             try:
                 serving.run_worker(config, store)
             finally:
@@ -273,19 +273,52 @@ def cmd_token(args: argparse.Namespace, config: Config) -> int:
 # --- keys -----------------------------------------------------------------------------------
 
 
-def cmd_keys(args: argparse.Namespace, config: Config) -> int:
-    """Rotate the e-mail token key, or retire the visitor pseudonym key."""
+def cmd_keys(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
+    """Rotate the e-mail token key, or retire the visitor pseudonym key; both are audited."""
+    reason = {"reason": args.reason or ""}
     if args.action == "rotate-tokens":
-        key_id = rotate_token_key(config.data_dir)
-        print(f"new e-mail tokens are signed with key {key_id}; links already sent keep working")
+        done = privacy_cli.run_operation(config, env, "rotate_token_key", reason)
+        print(
+            f"new e-mail tokens are signed with key {done['key_id']}; "
+            "links already sent keep working"
+        )
     else:
-        retire_visitor_key(config.data_dir)
+        if not args.yes and not _confirmed(
+            "Retiring the visitor key makes every stored visitor id unlinkable, for good. "
+            "Type 'retire' to go on: "
+        ):
+            raise CommandError("not retired (pass --yes to skip this question)")
+        privacy_cli.run_operation(config, env, "retire_visitor_key", {**reason, "confirm": True})
         print(
             "the visitor key is replaced and the old one is gone: stored visitor ids can no "
             "longer be linked to any browser"
         )
-    print(f"restart every collector, and copy {config.data_dir / 'keys.json'} to each of them")
+    _tell_server_to_reload(config, env)
+    print(
+        f"copy {config.data_dir / 'keys.json'} to every other collector of this deployment and "
+        "reload them (systemctl reload ashiato, or kill -HUP)"
+    )
     return 0
+
+
+def _confirmed(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    return input(question).strip() == "retire"
+
+
+def _tell_server_to_reload(config: Config, env: Mapping[str, str]) -> None:
+    """A server running on this data directory reads keys.json again (no restart needed)."""
+    if not (config.data_dir / SERVER_FILE).exists():
+        return
+    try:
+        call_admin_api(config, env, "/admin/keys/reload", {})
+    except CommandError as exc:
+        print(
+            f"ashiato: warning: the running server did not reload its keys: {exc}", file=sys.stderr
+        )
+        return
+    print("the running server now uses the new keys", file=sys.stderr)
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -327,16 +360,19 @@ def build_parser() -> argparse.ArgumentParser:
     spool_sub.add_parser("redrive", parents=[common], help="insert dead letters again")
     keys = sub.add_parser("keys", help="rotate or retire the keys in keys.json")
     keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
-    keys_sub.add_parser(
+    rotate = keys_sub.add_parser(
         "rotate-tokens",
         parents=[common],
         help="sign new e-mail tokens with a new key (old ones still verify)",
     )
-    keys_sub.add_parser(
+    retire = keys_sub.add_parser(
         "retire-visitor-key",
         parents=[common],
         help="replace the visitor pseudonym key so old visitor ids are unlinkable",
     )
+    retire.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    for key_parser in (rotate, retire):
+        key_parser.add_argument("--reason", help="why, for the audit trail")
     ingest = sub.add_parser(
         "ingest-log", parents=[common], help="read web-server access logs into the store"
     )
@@ -388,7 +424,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             "sql": lambda: cmd_sql(args, config, env),
             "admin-token": lambda: cmd_admin_token(args, config, env),
             "token": lambda: cmd_token(args, config),
-            "keys": lambda: cmd_keys(args, config),
+            "keys": lambda: cmd_keys(args, config, env),
             "ingest-log": lambda: cmd_ingest_log(args, config, env),
             "spool": lambda: spool_cli.run(args, config, env),
             **{

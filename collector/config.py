@@ -26,6 +26,10 @@ class ConfigError(Exception):
     """A configuration key is missing, unknown or malformed; the message names it."""
 
 
+# Set in the worker processes `serve --workers N` starts; its value is the worker index.
+WORKER_ENV = "ASHIATO_WORKER"
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """Where and how the collector serves."""

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from ashiato.beacon.consent import parse_purposes
@@ -20,7 +21,12 @@ from ashiato.beacon.tokens import recipient_pseudonym
 from ashiato.collector.auth import TokenStore
 from ashiato.collector.config import Config
 from ashiato.collector.metrics import rows_affected
-from ashiato.collector.secrets import Secrets
+from ashiato.collector.secrets import (
+    LiveSecrets,
+    Secrets,
+    retire_visitor_key,
+    rotate_token_key,
+)
 from ashiato.retention import rights
 from ashiato.retention.jobs import anonymize, expire, link
 from ashiato.retention.link import identify, unlink
@@ -41,10 +47,12 @@ class OperationError(ValueError):
 class Context:
     """What operations need besides storage: keys and the retention policy."""
 
-    secrets: Secrets
+    secrets: Secrets | LiveSecrets
     policy: RetentionPolicy
     actor: str
     tokens: TokenStore | None = None
+    # Where keys.json lives, for the key operations (None where keys cannot be changed).
+    data_dir: Path | None = None
 
 
 def retention_policy(config: Config) -> RetentionPolicy:
@@ -350,6 +358,38 @@ def op_revoke_token(backend: Backend, params: Mapping[str, Any], ctx: Context) -
     return {"id": record.id, "label": record.label}
 
 
+def _keys_dir(ctx: Context) -> Path:
+    if ctx.data_dir is None:
+        raise OperationError("keys cannot be changed here")
+    return ctx.data_dir
+
+
+def op_rotate_token_key(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Sign new e-mail tokens with a new key; tokens already sent keep verifying."""
+    key_id = rotate_token_key(_keys_dir(ctx))
+    audit.record(
+        backend,
+        audit.AuditEntry(
+            ctx.actor, "keys:rotate-tokens", reason=_text(params, "reason", False), detail=key_id
+        ),
+    )
+    return {"key_id": key_id}
+
+
+def op_retire_visitor_key(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Replace the visitor pseudonym key: stored visitor ids can never be linked again."""
+    if params.get("confirm") is not True:
+        raise OperationError("retiring the visitor key cannot be undone: pass confirm=true")
+    retire_visitor_key(_keys_dir(ctx))
+    audit.record(
+        backend,
+        audit.AuditEntry(
+            ctx.actor, "keys:retire-visitor-key", reason=_text(params, "reason", False)
+        ),
+    )
+    return {"retired": True}
+
+
 @dataclass(frozen=True, slots=True)
 class Operation:
     """One privacy operation: the scope it needs and what runs it."""
@@ -373,7 +413,11 @@ OPERATIONS: dict[str, Operation] = {
     "tokens": Operation("admin", op_tokens),
     "create_token": Operation("admin", op_create_token),
     "revoke_token": Operation("admin", op_revoke_token),
+    "rotate_token_key": Operation("admin", op_rotate_token_key),
+    "retire_visitor_key": Operation("admin", op_retire_visitor_key),
 }
+# Operations after which a running server reads keys.json again.
+KEY_OPERATIONS = frozenset({"rotate_token_key", "retire_visitor_key"})
 
 # Where each operation is reached in the admin API.
 PATHS: dict[str, str] = {
@@ -391,4 +435,6 @@ PATHS: dict[str, str] = {
     "tokens": "/admin/tokens",
     "create_token": "/admin/tokens/create",
     "revoke_token": "/admin/tokens/revoke",
+    "rotate_token_key": "/admin/keys/rotate-tokens",
+    "retire_visitor_key": "/admin/keys/retire-visitor-key",
 }

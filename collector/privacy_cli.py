@@ -49,6 +49,7 @@ def run_operation(
             retention_policy(config),
             f"cli:{getpass.getuser()}",
             TokenStore(config.data_dir),
+            config.data_dir,
         )
         with connection(store) as backend:
             return plain(OPERATIONS[name].run(backend, params, ctx))

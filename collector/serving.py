@@ -21,10 +21,13 @@ import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+from aiohttp import web
+
+from ashiato.collector.admin import reload_keys
 from ashiato.collector.adminclient import SERVER_FILE
 from ashiato.collector.app import create_app, handler_args, prepare_storage
 from ashiato.collector.auth import TokenStore
-from ashiato.collector.config import Config
+from ashiato.collector.config import WORKER_ENV, Config
 from ashiato.collector.listener import (
     ConnectionLimits,
     Listener,
@@ -34,7 +37,6 @@ from ashiato.storage.backend import Store
 
 log = logging.getLogger(__name__)
 
-WORKER_ENV = "ASHIATO_WORKER"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -113,6 +115,7 @@ async def _serve(config: Config, store: Store, on_listening: Callable[[], None] 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload_keys, listener.app)
     await listener.start(
         server.host, server.port, reuse_port=os.environ.get(WORKER_ENV) is not None
     )
@@ -122,6 +125,14 @@ async def _serve(config: Config, store: Store, on_listening: Callable[[], None] 
         await stop.wait()
     finally:
         await listener.stop()
+
+
+def _reload_keys(app: web.Application) -> None:
+    """SIGHUP: read keys.json again (a damaged file is reported and the old keys kept)."""
+    try:
+        reload_keys(app, tell_siblings=False)
+    except ValueError as exc:
+        log.error("keys not reloaded: %s", exc)
 
 
 def run_single(config: Config, store: Store) -> int:
@@ -161,8 +172,14 @@ def run_supervisor(config: Config, store: Store, argv: Sequence[str]) -> int:
         nonlocal stopping
         stopping = True
 
+    def reload(signum: int, frame: FrameType | None) -> None:
+        for process in workers.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     workers = {i: spawn(i) for i in range(config.server.workers)}
     announce(config)
     banner(config, store.kind, len(workers), created)

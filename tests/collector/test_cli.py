@@ -252,7 +252,10 @@ def test_key_rotation_and_retirement(tmp_path: Path) -> None:
     assert "key k2" in rotated.stdout
     after = load_secrets(data)
     assert after.tokens.current == "k2" and set(after.tokens.keys) == {"k1", "k2"}
-    run_cli("keys", "retire-visitor-key", "--data-dir", str(data), check=True)
+    unconfirmed = run_cli("keys", "retire-visitor-key", "--data-dir", str(data))
+    assert unconfirmed.returncode == 1 and "--yes" in unconfirmed.stderr
+    assert load_secrets(data).visitor_key == before.visitor_key
+    run_cli("keys", "retire-visitor-key", "--yes", "--data-dir", str(data), check=True)
     retired = load_secrets(data)
     assert retired.visitor_key != before.visitor_key
     assert before.visitor_key.hex() not in (data / "keys.json").read_text()
