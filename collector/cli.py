@@ -128,9 +128,12 @@ def _cell(value: Any) -> str:
 
 
 def print_result(result: QueryResult, fmt: str, out: Any = None) -> None:
-    """Print rows as TSV with a header, or as JSON lines."""
+    """Print rows as TSV with a header, as one JSON array (json), or as JSON lines (jsonl)."""
     out = out or sys.stdout
     if fmt == "json":
+        out.write(json.dumps(result.dicts(), ensure_ascii=False, default=_json_default) + "\n")
+        return
+    if fmt == "jsonl":
         for row in result.dicts():
             out.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
         return
@@ -336,7 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", parents=[common], help="create or upgrade the schema")
     sql = sub.add_parser("sql", parents=[common], help="run a read-only query")
     sql.add_argument("query", help="one SELECT, SHOW or DESCRIBE statement")
-    sql.add_argument("--format", choices=("tsv", "json"), default="tsv")
+    sql.add_argument(
+        "--format",
+        choices=("tsv", "json", "jsonl"),
+        default="tsv",
+        help="tsv with a header (default), json: one array of objects ([] when empty), "
+        "jsonl: one object a line",
+    )
     token = sub.add_parser("admin-token", help="manage admin API tokens")
     token_sub = token.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = token_sub.add_parser("create", parents=[common], help="create a token")

@@ -99,7 +99,27 @@ def test_sql_reaches_a_running_embedded_server_through_its_admin_api(served: Ser
         "SELECT 'ア' AS k, 1 AS n",
         check=True,
     )
-    assert json.loads(result.stdout) == {"k": "ア", "n": 1}
+    assert json.loads(result.stdout) == [{"k": "ア", "n": 1}]
+    empty = run_cli(
+        "sql",
+        "--data-dir",
+        str(served.data_dir),
+        "--format",
+        "json",
+        "SELECT 1 AS n WHERE 0",
+        check=True,
+    )
+    assert json.loads(empty.stdout) == []
+    lines = run_cli(
+        "sql",
+        "--data-dir",
+        str(served.data_dir),
+        "--format",
+        "jsonl",
+        "SELECT arrayJoin([0, 1]) AS n",
+        check=True,
+    )
+    assert [json.loads(line) for line in lines.stdout.splitlines()] == [{"n": 0}, {"n": 1}]
     audit = run_cli(
         "sql",
         "--data-dir",
