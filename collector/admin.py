@@ -36,6 +36,7 @@ from ashiato.collector.operations import (
     OperationError,
     plain,
     retention_policy,
+    run_audited,
 )
 from ashiato.collector.spool_cli import spool_dirs
 from ashiato.retention.errors import RetentionError
@@ -102,7 +103,9 @@ async def authorize(request: web.Request, scope: str, action: str) -> TokenRecor
         metrics.admin_requests.labels(action, "forbidden").inc()
         await write_audit(
             request,
-            audit.AuditEntry(record.id, f"denied:{action}", detail=f"needs scope {scope}"),
+            audit.AuditEntry(
+                f"token:{record.id}", f"denied:{action}", detail=f"needs scope {scope}"
+            ),
         )
         raise error(403, f"this token lacks the {scope!r} scope")
     metrics.admin_requests.labels(action, "ok").inc()
@@ -140,7 +143,7 @@ async def sql(request: web.Request) -> web.Response:
             audit.record(
                 backend,
                 audit.AuditEntry(
-                    token.id,
+                    f"token:{token.id}",
                     "sql",
                     reason=str(body.get("reason", "")),
                     rows=len(result.rows),
@@ -202,7 +205,7 @@ async def spool_redrive(request: web.Request) -> web.Response:
     def _run() -> int:
         rows = sum(redrive(directory, store) for directory in spool_dirs(config))
         with connection(store) as backend:
-            audit.record(backend, audit.AuditEntry(token.id, "redrive", rows=rows))
+            audit.record(backend, audit.AuditEntry(f"token:{token.id}", "redrive", rows=rows))
         return rows
 
     try:
@@ -231,7 +234,7 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
 
         def _run() -> Any:
             with connection(store) as backend:
-                return operation.run(backend, params, ctx)
+                return run_audited(backend, name, params, ctx)
 
         try:
             result = await asyncio.to_thread(_run)

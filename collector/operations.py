@@ -28,6 +28,7 @@ from ashiato.collector.secrets import (
     rotate_token_key,
 )
 from ashiato.retention import rights
+from ashiato.retention.errors import RetentionError
 from ashiato.retention.jobs import anonymize, expire, link
 from ashiato.retention.link import identify, unlink
 from ashiato.retention.members import register_member
@@ -221,11 +222,20 @@ def op_provision(backend: Backend, params: Mapping[str, Any], ctx: Context) -> A
 
 
 def op_audit(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
-    """The audit trail since a time."""
-    since = _now(params) if params.get("since") else None
-    if params.get("since"):
-        since = _now({"now": params["since"]})
-    return rights.audit_entries(backend, since)
+    """The audit trail between two times, optionally of one subject, with ISO-8601 times."""
+    since = _now({"now": params["since"]}) if params.get("since") else None
+    until = _now({"now": params["until"]}) if params.get("until") else None
+    named = ("member", "visitor", "visitor_cookie", "recipient", "recipient_address")
+    subjects: list[tuple[str, str]] = []
+    if any(params.get(k) for k in named):
+        who = subject(params, ctx)
+        subjects = [(kind, value) for kind, value in who.items() if value]
+    rows = rights.audit_entries(backend, since, until, subjects)
+    for row in rows:
+        row["time"] = datetime.fromtimestamp(int(row["ts_ms"]) / 1000, UTC).isoformat(
+            timespec="milliseconds"
+        )
+    return rows
 
 
 def op_identify(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
@@ -416,6 +426,30 @@ OPERATIONS: dict[str, Operation] = {
     "rotate_token_key": Operation("admin", op_rotate_token_key),
     "retire_visitor_key": Operation("admin", op_retire_visitor_key),
 }
+
+
+def run_audited(backend: Backend, name: str, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Run operation `name`; a refusal (bad parameters, a conflict) is audited, then raised.
+
+    Successful operations write their own audit rows; this adds the requests that were turned
+    down, so the trail shows every attempt on personal data, not only those that went through.
+    """
+    try:
+        return OPERATIONS[name].run(backend, params, ctx)
+    except (ValueError, RetentionError) as exc:
+        reason = params.get("reason")
+        audit.record(
+            backend,
+            audit.AuditEntry(
+                ctx.actor,
+                f"refused:{name}",
+                reason=reason if isinstance(reason, str) else "",
+                detail=str(exc),
+            ),
+        )
+        raise
+
+
 # Operations after which a running server reads keys.json again.
 KEY_OPERATIONS = frozenset({"rotate_token_key", "retire_visitor_key"})
 

@@ -19,12 +19,12 @@ from ashiato.collector.adminclient import CommandError, call_admin_api
 from ashiato.collector.auth import TokenStore
 from ashiato.collector.config import Config, store_for
 from ashiato.collector.operations import (
-    OPERATIONS,
     PATHS,
     Context,
     OperationError,
     plain,
     retention_policy,
+    run_audited,
 )
 from ashiato.collector.secrets import load_secrets
 from ashiato.retention.errors import RetentionError
@@ -52,7 +52,7 @@ def run_operation(
             config.data_dir,
         )
         with connection(store) as backend:
-            return plain(OPERATIONS[name].run(backend, params, ctx))
+            return plain(run_audited(backend, name, params, ctx))
     except (OperationError, ValueError, RetentionError) as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -181,8 +181,14 @@ def cmd_provision(args: argparse.Namespace, config: Config, env: Mapping[str, st
 
 def cmd_audit(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
     """`audit`: list the audit trail."""
-    rows = run_operation(config, env, "audit", {"since": args.since or ""})
-    columns = ("ts_ms", "actor", "action", "subject_type", "subject", "reason", "rows", "detail")
+    params = {"since": args.since or "", "until": args.until or ""}
+    if any(
+        getattr(args, k)
+        for k in ("member", "visitor", "visitor_cookie", "recipient", "recipient_id")
+    ):
+        params.update(subject_params(args))
+    rows = run_operation(config, env, "audit", params)
+    columns = ("time", "actor", "action", "subject_type", "subject", "reason", "rows", "detail")
     print("\t".join(columns))
     for row in rows:
         print("\t".join(str(row.get(c, "")).replace("\t", " ").replace("\n", " ") for c in columns))
@@ -273,6 +279,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
     audit = sub.add_parser("audit", parents=[common], help="list the audit trail")
     audit.add_argument("--since", metavar="ISO-TIME", help="only entries from this time on")
+    audit.add_argument("--until", metavar="ISO-TIME", help="only entries before this time")
+    add_subject_arguments(audit)
 
 
 def dispatch(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:

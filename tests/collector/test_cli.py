@@ -257,8 +257,48 @@ def test_privacy_commands_as_a_privacy_officer_runs_them(served: Served, tmp_pat
     )
     assert "expire: would have dropped" in dry.stdout
     audit = run_cli("audit", "--data-dir", data, check=True)
-    actions = [line.split("\t")[2] for line in audit.stdout.splitlines()[1:]]
+    lines = audit.stdout.splitlines()
+    assert lines[0].split("\t")[0] == "time"
+    actions = [line.split("\t")[2] for line in lines[1:]]
     assert "export" in actions and "erase" in actions
+    first_time = lines[1].split("\t")[0]
+    assert first_time.startswith("20") and first_time.endswith("+00:00")
+    # One subject's trail: only the rows about Ann.
+    anns = run_cli("audit", "--data-dir", data, "--recipient", "ann@example.com", check=True)
+    assert {line.split("\t")[2] for line in anns.stdout.splitlines()[1:]} >= {"export", "erase"}
+    assert all(line.split("\t")[3] == "recipient" for line in anns.stdout.splitlines()[1:])
+    # Nothing before the first entry.
+    none = run_cli("audit", "--data-dir", data, "--until", "2000-01-01T00:00:00", check=True)
+    assert none.stdout.splitlines() == [lines[0]]
+    # A refused request is on the trail too.
+    run_cli(
+        "subject",
+        "suppress",
+        "--data-dir",
+        data,
+        "--member",
+        "bob",
+        "--reason",
+        "asked",
+        check=True,
+    )
+    refused = run_cli(
+        "provision",
+        "record",
+        "--data-dir",
+        data,
+        "--member",
+        "bob",
+        "--recipient",
+        "partner",
+        "--purpose",
+        "delivery",
+        "--categories",
+        "orders",
+    )
+    assert refused.returncode == 1 and "suppressed" in refused.stderr
+    trail = run_cli("audit", "--data-dir", data, check=True).stdout
+    assert "refused:provision" in trail
     missing = run_cli("subject", "erase", "--data-dir", data, "--reason", "x")
     assert missing.returncode == 1 and "name the subject" in missing.stderr
 
