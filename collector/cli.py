@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ashiato import __version__
 from ashiato.beacon.errors import BeaconError, InvalidToken
@@ -31,22 +31,49 @@ from ashiato.storage.backend import QueryResult, connection
 from ashiato.storage.errors import StorageError, StoreInUse
 
 
-def _settings_parser() -> argparse.ArgumentParser:
-    """Flags for every setting, shared by all subcommands."""
-    parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("settings (also ASHIATO_* variables or the config file)")
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the usage of a command is its --help, not the error."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the error in one line, with where to read more, and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# Settings every command shows in its --help; `serve --help` shows them all. Every command
+# accepts every setting, since any of them may change where the store is.
+_WHERE = ("data_dir", "clickhouse_url", "database", "cluster")
+
+
+def _add_settings(parent: argparse.ArgumentParser, *, everything: bool) -> None:
+    """Flags for every setting; all listed in help when `everything`, else only `_WHERE`."""
+    title = "settings (also ASHIATO_* variables or the config file)"
+    if not everything:
+        title = "where the data is (every setting of `ashiato serve --help` is accepted too)"
+    group = parent.add_argument_group(title)
     group.add_argument("--config", metavar="FILE", help="TOML config file (ASHIATO_CONFIG)")
     for setting in SETTINGS:
         metavar = "LIST" if setting.kind == "list" else setting.name.upper()
         default = ",".join(setting.default) if setting.kind == "list" else setting.default
+        shown = everything or setting.name in _WHERE
         group.add_argument(
             setting.flag,
             dest=f"setting_{setting.name}",
             metavar=metavar,
             default=None,
-            help=f"{setting.help} [{setting.env}; default: {default}]",
+            help=f"{setting.help} [{setting.env}; default: {default}]"
+            if shown
+            else argparse.SUPPRESS,
         )
-    return parent
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every runnable (sub)command below `parser`, depth first."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found.extend(_commands(child) or [child])
+    return found
 
 
 def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
@@ -329,13 +356,12 @@ def _tell_server_to_reload(config: Config, env: Mapping[str, str]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    common = _settings_parser()
-    parser = argparse.ArgumentParser(
-        prog="ashiato", description="Access-log and tracking telemetry collector."
-    )
+    # Settings are added to every command last, so its own options come first in its --help.
+    common = _Parser(add_help=False)
+    parser = _Parser(prog="ashiato", description="Access-log and tracking telemetry collector.")
     parser.add_argument("--version", action="version", version=f"ashiato {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("serve", parents=[common], help="run the collector")
+    sub.add_parser("serve", help="run the collector")
     sub.add_parser("migrate", parents=[common], help="create or upgrade the schema")
     sql = sub.add_parser("sql", parents=[common], help="run a read-only query")
     sql.add_argument("query", help="one SELECT, SHOW or DESCRIBE statement")
@@ -414,6 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
         kind_parser.add_argument("--base-url", help="public base URL (default: public_url)")
         if kind == "click":
             kind_parser.add_argument("--url", required=True, help="target URL (http or https)")
+    for command in _commands(parser):
+        _add_settings(command, everything=command.prog == "ashiato serve")
     return parser
 
 

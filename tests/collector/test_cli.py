@@ -348,3 +348,29 @@ def test_every_command_documents_itself(command: str, capsys: pytest.CaptureFixt
         main([*command.split(), "--help"], env={})
     assert exit_info.value.code == 0
     assert "usage: ashiato" in capsys.readouterr().out
+    # Only `serve` lists every server setting; other commands show their own options first.
+    help_text = _help(command)
+    own = help_text.index("options:")
+    assert "--data-dir" in help_text and "--clickhouse-url" in help_text
+    if command == "serve":
+        assert "--header-timeout-seconds" in help_text
+    else:
+        assert "--header-timeout-seconds" not in help_text
+        assert "--geoip-city-db" not in help_text
+        assert own < help_text.index("where the data is")
+
+
+def _help(command: str) -> str:
+    result = run_cli(*command.split(), "--help", check=True)
+    return result.stdout
+
+
+def test_a_usage_error_is_one_line() -> None:
+    result = run_cli("subject", "erase", "--member", "m")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "ashiato subject erase: error: the following arguments are required: --reason "
+        "(see ashiato subject erase --help)"
+    ]
+    unknown = run_cli("sql", "SELECT 1", "--bogus")
+    assert len(unknown.stderr.splitlines()) == 1 and "--bogus" in unknown.stderr
