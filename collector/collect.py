@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from importlib import resources
-
 from aiohttp import web
 
 from ashiato.beacon.errors import InvalidInput
@@ -23,12 +20,7 @@ from ashiato.collector.hits import (
     set_cookies,
     site_allowed,
 )
-
-
-@functools.cache
-def _tracker_script() -> bytes:
-    """The tracker, read from the package once rather than on every request."""
-    return resources.files("ashiato.collector").joinpath("static/t.js").read_bytes()
+from ashiato.collector.tracker import load_tracker, tracker_handler
 
 
 async def pixel(request: web.Request) -> web.Response:
@@ -103,22 +95,11 @@ def _beacon_hit(request: web.Request, item: BeaconEvent) -> Hit:
     )
 
 
-async def tracker(request: web.Request) -> web.Response:
-    """GET /t.js: the tracker script, cacheable."""
-    return web.Response(
-        body=_tracker_script(),
-        headers={
-            "Content-Type": "application/javascript; charset=utf-8",
-            "Cache-Control": "public, max-age=3600",
-        },
-    )
-
-
 def add_routes(app: web.Application) -> None:
     """Register every collection endpoint: page, e-mail and consent."""
     app.router.add_get("/b.gif", pixel)
     app.router.add_post("/b", beacon)
-    app.router.add_get("/t.js", tracker)
+    app.router.add_get("/t.js", tracker_handler(load_tracker()))
     app.router.add_get("/o/{token}.gif", mail.email_open)
     app.router.add_get("/c/{token}", mail.email_click)
     app.router.add_get("/u/{token}", mail.email_optout_page)

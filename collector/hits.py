@@ -6,7 +6,6 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import replace
-from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -23,7 +22,6 @@ _GIF_HEADERS = {
     "Content-Type": "image/gif",
     "Cache-Control": "no-store, max-age=0",
 }
-_TRACKER = resources.files("ashiato.collector").joinpath("static/t.js")
 
 
 def now_ms() -> int:

@@ -28,6 +28,7 @@ from ashiato.collector.adminclient import SERVER_FILE
 from ashiato.collector.app import create_app, handler_args, prepare_storage
 from ashiato.collector.auth import TokenStore
 from ashiato.collector.config import WORKER_ENV, Config
+from ashiato.collector.tracker import snippet
 from ashiato.collector.listener import (
     ConnectionLimits,
     Listener,
@@ -60,7 +61,8 @@ def banner(config: Config, store_kind: str, workers: int, new_token: str | None)
     plural = f", {workers} workers" if workers > 1 else ""
     print(f"ashiato {store_kind} store{plural}, listening on http://{server.host}:{server.port}")
     print(f'  beacon pixel:  <img src="{base}/b.gif?s=SITE" alt="" width="1" height="1">')
-    print(f'  tracker:       <script async src="{base}/t.js" data-site="SITE"></script>')
+    tracker = snippet(base, "SITE").replace("\n", "\n                 ")
+    print(f"  tracker:       {tracker}")
     print(f"  metrics:       {base}/metrics")
     if new_token is not None and sys.stdout.isatty():
         print(f"  admin token:   {new_token}")
