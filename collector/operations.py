@@ -290,8 +290,10 @@ def op_report(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
     except ValueError as exc:
         raise OperationError(f"'since' and 'until' are days like 2026-11-01: {exc}") from None
     by = params.get("by") or ["day", "site", "kind"]
+    if isinstance(by, str):
+        by = [b.strip() for b in by.split(",") if b.strip()]
     if not isinstance(by, list):
-        raise OperationError("'by' must be a list of dimensions")
+        raise OperationError("'by' must be a list of dimensions, or one comma-separated string")
     try:
         result = reports.traffic(
             backend,
