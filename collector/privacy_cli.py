@@ -26,9 +26,10 @@ from ashiato.collector.operations import (
     retention_policy,
     run_audited,
 )
+from ashiato.collector.progress import Progress
 from ashiato.collector.secrets import load_secrets
 from ashiato.retention.errors import RetentionError
-from ashiato.storage.backend import connection
+from ashiato.storage.backend import Store, connection
 from ashiato.storage.errors import StoreInUse
 
 
@@ -36,10 +37,26 @@ def run_operation(
     config: Config, env: Mapping[str, str], name: str, params: Mapping[str, Any]
 ) -> Any:
     """Run an operation here, or through the server that holds the embedded store."""
-    try:
-        store = store_for(config)
-    except StoreInUse:
-        return call_admin_api(config, env, PATHS[name], params)
+    with Progress(_DOING.get(name, name)) as progress:
+        try:
+            store = store_for(config)
+        except StoreInUse:
+            progress.step(f"{_DOING.get(name, name)} (by the running server)")
+            return call_admin_api(config, env, PATHS[name], params)
+        return _run_here(config, name, params, store)
+
+
+# What a long operation is doing, as the progress line says it.
+_DOING = {
+    "erase": "erasing (until the rows have left the disk)",
+    "export": "exporting",
+    "retention": "running retention jobs",
+    "report": "counting",
+}
+
+
+def _run_here(config: Config, name: str, params: Mapping[str, Any], store: Store) -> Any:
+    """Run an operation over this process's own store."""
     try:
         from ashiato.collector.app import prepare_storage
 

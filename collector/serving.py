@@ -28,12 +28,12 @@ from ashiato.collector.adminclient import SERVER_FILE
 from ashiato.collector.app import create_app, handler_args, prepare_storage
 from ashiato.collector.auth import TokenStore
 from ashiato.collector.config import WORKER_ENV, Config
-from ashiato.collector.tracker import snippet
 from ashiato.collector.listener import (
     ConnectionLimits,
     Listener,
     bind,
 )
+from ashiato.collector.tracker import snippet
 from ashiato.storage.backend import Store
 
 log = logging.getLogger(__name__)

@@ -57,6 +57,11 @@ class Capabilities:
         return self.version >= (19, 16)
 
     @property
+    def prompt_cleanup(self) -> bool:
+        """MergeTree `max_cleanup_delay_period` for plain MergeTree tables (23.1; chdb)."""
+        return self.embedded or self.version >= (23, 1)
+
+    @property
     def dedup_token(self) -> bool:
         """The `insert_deduplication_token` setting (22.2)."""
         return self.version >= (22, 2)
