@@ -7,12 +7,14 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from ashiato.collector.sqlquery import run_query
 from ashiato.storage.backend import connection
 from ashiato.storage.errors import QueryLimitExceeded, QueryRefused, QueryRejected
 from ashiato.storage.limits import QueryLimits
 from tests.security.sqlgate_fixtures import LIMITS, Target, open_target
+from tests.security.sqlgate_statements import Statement, statements
 
 ACTOR = "test:gate"
 FORGED_TOKENS = '{"tokens": [{"id": "x", "sha256": "00", "scopes": ["admin"], "created": 0}]}'
@@ -216,3 +218,45 @@ def test_a_result_over_the_row_limit_is_refused(target: Target) -> None:
         # The next query gets its own result, nothing left over from the one stopped.
         assert backend.user_query("SELECT count() FROM few", limits).rows == [(10,)]
     assert stopped.value.limit == "rows"
+
+
+def test_generated_statements_only_plain_reads_pass_and_they_run_limited(
+    target: Target,
+) -> None:
+    before = target.snapshot()
+    # Each parse on ClickHouse 18.16 starts a chdb child (about a second), so fewer there.
+    slow = not _parses_in_process(target)
+
+    @settings(
+        max_examples=8 if slow else 60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(statements())
+    def check(statement: Statement) -> None:
+        text = statement.text.replace("{dir}", str(target.data_dir))
+        text = text.replace("{url}", target.canary.url)
+        with connection(target.store) as backend:
+            try:
+                result = backend.user_query(text, LIMITS)
+            except QueryRefused as refused:
+                assert not statement.plain_read, f"a plain read was refused: {refused}"
+                return
+            except QueryRejected:
+                # Accepted by the gate, then refused by ClickHouse (18.16 lacks some syntax).
+                assert statement.plain_read, f"accepted, not a plain read: {text!r}"
+                return
+        assert statement.plain_read, f"accepted, not a plain read: {text!r}"
+        if result.columns == ("ro", "t"):
+            assert result.rows == [(1, LIMITS.timeout_seconds)]
+
+    check()
+    after = target.snapshot()
+    assert after.files == before.files and after.tables == before.tables
+    assert after.audit == before.audit
+    assert target.canary.hits == 0
+
+
+def _parses_in_process(target: Target) -> bool:
+    with connection(target.store) as backend:
+        return backend.capabilities.parse_queries
