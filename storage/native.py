@@ -120,8 +120,8 @@ class NativeBackend:
         return _result(rows, column_types)
 
     def _rows(self, sql: str) -> list[str]:
-        """The first column of a statement of ours, run read-only."""
-        return [str(row[0]) for row in self._run(sql, settings={"readonly": 1})]
+        """The first column of a statement of ours (the gate's formatQuery and EXPLAIN AST)."""
+        return [str(row[0]) for row in self._run(sql)]
 
     def insert(
         self,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from ashiato.storage._sql import literal
+from ashiato.storage._sql import check_identifier, literal
 from ashiato.storage.errors import QueryRefused, QueryRejected
 
 # Runs one statement of ours and returns its rows' first column as text.
@@ -243,6 +243,18 @@ def _outside(node: Node, database: str, others: frozenset[str]) -> bool:
     """Whether a table name, or a name that may be one, is in another database."""
     parts = node.name.split(".")
     if node.kind == "TableIdentifier":
+        if not all(_plain(part) for part in parts):
+            # ashiato's tables have plain names; where a database reads files by name
+            # (clickhouse-local's `default`), a name like `/etc/passwd` is a file.
+            raise QueryRefused(f"only plain table names are allowed here: {node.name}")
         return len(parts) > 2 or (len(parts) == 2 and parts[0] != database)
     # A qualified name where a column could stand may name a table: `x IN system.users`.
     return len(parts) > 1 and parts[0].lower() in others
+
+
+def _plain(name: str) -> bool:
+    try:
+        check_identifier(name)
+    except QueryRejected:
+        return False
+    return True

@@ -65,6 +65,11 @@ ATTACKS: dict[str, tuple[str, str]] = {
     "system-table-in-in": ("SELECT 1 FROM events WHERE 1 IN system.one", "system.one"),
     "file-by-name-in-default": (
         "SELECT * FROM default.`{dir}/admin.token`",
+        "only plain table names are allowed here",
+    ),
+    "file-by-name": ("SELECT * FROM `{dir}/admin.token`", "only plain table names"),
+    "file-by-name-in-in": (
+        "SELECT 1 FROM events WHERE 1 IN default.`{dir}/keys.json`",
         "outside ashiato's database",
     ),
     "dictget": ("SELECT dictGet('ashiato_dict', 'value', toUInt64(1))", "dictGet()"),
