@@ -56,9 +56,9 @@ class EmbeddedEngine:
                 f"the data directory {self.path.parent} is in use by another ashiato process; "
                 "reach that server through its admin API instead"
             ) from exc
-        # An empty, private user_files_path, so nothing of ours is ever where files are looked
-        # for. chdb runs as clickhouse-local, which lets file() and INTO OUTFILE reach any path
-        # whatever this says; what keeps people's queries off the filesystem is the query gate.
+        # An empty, private user_files_path, as a server has. It confines nothing here: chdb
+        # runs as clickhouse-local, whose file() and INTO OUTFILE reach any path whatever it
+        # says; people's queries are kept off the filesystem by the query gate (`sqlgate`).
         user_files = self.path.parent / "user_files"
         user_files.mkdir(mode=0o700, exist_ok=True)
         user_files.chmod(0o700)
@@ -106,7 +106,8 @@ class EmbeddedEngine:
             except Exception as exc:
                 # chdb keeps what a failed query had written of its output and hands it out
                 # with the next result; a fresh session (cheap, same engine) starts clean.
-                self._people.close()
+                if self._people is not None:
+                    self._people.close()
                 self._people, self._people_database = None, ""
                 raise translate(exc) from exc
             return result.bytes() if result is not None else b""
@@ -170,6 +171,7 @@ class EmbeddedBackend:
         return _result(raw)
 
     def _people_rows(self, sql: str) -> list[str]:
+        """The first column of a statement of ours, in the people's session."""
         raw = self._engine.run_for_people(self.database, sql, "JSONCompact")
         return [str(row[0]) for row in json.loads(raw)["data"]] if raw.strip() else []
 

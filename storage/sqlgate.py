@@ -95,10 +95,10 @@ def parse(text: str, rows: Rows) -> Parsed:
 def reason(exc: QueryRejected) -> str:
     """The engine's own words, without our prefix and without the query it echoes back."""
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    reason = message.split("DB::Exception: ", 1)[-1]
-    if reason.startswith("ClickHouse rejected"):
-        reason = reason.split(": ", 1)[-1]
-    return reason.split(": In scope ", 1)[0].strip()
+    words = message.split("DB::Exception: ", 1)[-1]
+    if words.startswith("ClickHouse rejected"):
+        words = words.split(": ", 1)[-1]
+    return words.split(": In scope ", 1)[0].strip()
 
 
 def other_databases(listed: list[str], database: str) -> frozenset[str]:
