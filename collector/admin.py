@@ -39,6 +39,7 @@ from ashiato.collector.operations import (
     run_audited,
 )
 from ashiato.collector.spool_cli import spool_dirs
+from ashiato.collector.sqlquery import run_query
 from ashiato.retention.errors import RetentionError
 from ashiato.storage import audit
 from ashiato.storage.backend import QueryResult, connection
@@ -129,28 +130,18 @@ def result_body(result: QueryResult) -> dict[str, Any]:
 
 
 async def sql(request: web.Request) -> web.Response:
-    """Run one read-only query for `ashiato sql`; audited since it may read personal data."""
-    token = await authorize(request, "read", "sql")
+    """Run one person's read-only query for `ashiato sql`; audited, run or refused."""
+    token = await authorize(request, "sql", "sql")
     body = await read_json(request)
     query = body.get("query")
     if not isinstance(query, str) or not query.strip():
         raise error(400, "'query' must be a non-empty string")
-    store = request.app[STORE]
+    store, limits = request.app[STORE], request.app[CONFIG].storage.query_limits
+    reason = str(body.get("reason", ""))
 
     def _run() -> QueryResult:
         with connection(store) as backend:
-            result = backend.query(query, read_only=True)
-            audit.record(
-                backend,
-                audit.AuditEntry(
-                    f"token:{token.id}",
-                    "sql",
-                    reason=str(body.get("reason", "")),
-                    rows=len(result.rows),
-                    detail=query,
-                ),
-            )
-            return result
+            return run_query(backend, query, limits, f"token:{token.id}", reason)
 
     try:
         result = await asyncio.to_thread(_run)

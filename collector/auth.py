@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SCOPES = ("read", "export", "erase", "admin")
+# `sql` is apart from `read`: a query may read any column of any of ashiato's tables.
+SCOPES = ("read", "sql", "export", "erase", "admin")
 TOKENS_FILE = "admin_tokens.json"
 # When each token was last used, apart from the tokens themselves: servers update it while a
 # revoke rewrites the tokens file, and a lost timestamp must never bring a revoked token back.

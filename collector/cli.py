@@ -26,7 +26,7 @@ from ashiato.collector.auth import SCOPES
 from ashiato.collector.config import WORKER_ENV, Config, ConfigError, load_config, store_for
 from ashiato.collector.secrets import load_secrets
 from ashiato.collector.settings import SETTINGS
-from ashiato.storage import audit
+from ashiato.collector.sqlquery import run_query
 from ashiato.storage.backend import QueryResult, connection
 from ashiato.storage.errors import StorageError, StoreInUse
 
@@ -176,11 +176,13 @@ def _json_default(value: Any) -> Any:
 
 
 def cmd_sql(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
-    """Run one read-only query against the configured store."""
+    """Run one read-only query against the configured store, audited as through the API."""
     try:
         store = store_for(config)
     except StoreInUse:
-        body = call_admin_api(config, env, "/admin/sql", {"query": args.query})
+        body = call_admin_api(
+            config, env, "/admin/sql", {"query": args.query, "reason": args.reason or ""}
+        )
         result = QueryResult(tuple(body["columns"]), tuple(body["types"]), body["rows"])
     else:
         try:
@@ -190,13 +192,12 @@ def cmd_sql(args: argparse.Namespace, config: Config, env: Mapping[str, str]) ->
 
                 prepare_storage(store)
             with connection(store) as backend:
-                result = backend.query(args.query, read_only=True)
-                # The same trail as through the admin API: a query may read personal data.
-                audit.record(
+                result = run_query(
                     backend,
-                    audit.AuditEntry(
-                        f"cli:{getpass.getuser()}", "sql", rows=len(result.rows), detail=args.query
-                    ),
+                    args.query,
+                    config.storage.query_limits,
+                    f"cli:{getpass.getuser()}",
+                    args.reason or "",
                 )
         finally:
             store.close()
@@ -363,8 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("serve", help="run the collector")
     sub.add_parser("migrate", parents=[common], help="create or upgrade the schema")
-    sql = sub.add_parser("sql", parents=[common], help="run a read-only query")
-    sql.add_argument("query", help="one SELECT, SHOW or DESCRIBE statement")
+    sql = sub.add_parser("sql", parents=[common], help="run a read-only query (audited)")
+    sql.add_argument(
+        "query",
+        help="one SELECT, SHOW TABLES, DESCRIBE, EXISTS, SHOW CREATE TABLE or EXPLAIN statement "
+        "over ashiato's own tables; no FORMAT, SETTINGS or INTO OUTFILE",
+    )
     sql.add_argument(
         "--format",
         choices=("tsv", "json", "jsonl"),
@@ -372,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="tsv with a header (default), json: one array of objects ([] when empty), "
         "jsonl: one object a line",
     )
+    sql.add_argument("--reason", help="why (kept in the audit trail)")
     token = sub.add_parser("admin-token", help="manage admin API tokens")
     token_sub = token.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = token_sub.add_parser("create", parents=[common], help="create a token")

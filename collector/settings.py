@@ -123,6 +123,11 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         "on shutdown, time allowed to insert what is spooled; the rest waits for next start",
     ),
+    # people's SQL queries (`ashiato sql`, POST /admin/sql): ClickHouse stops them at these
+    Setting("sql_timeout_seconds", "storage", int, 30, "longest a query of `ashiato sql` may run"),
+    Setting("sql_max_memory_mb", "storage", int, 1024, "memory a query of `ashiato sql` may use"),
+    Setting("sql_max_rows", "storage", int, 100_000, "most rows a query of `ashiato sql` returns"),
+    Setting("sql_max_result_mb", "storage", int, 100, "largest result of a query of `ashiato sql`"),
     # consent
     Setting(
         "consent_regime",

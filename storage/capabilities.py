@@ -71,6 +71,11 @@ class Capabilities:
         """`DELETE FROM t WHERE …` that marks rows instead of rewriting parts (23.3)."""
         return self.version >= (23, 3)
 
+    @property
+    def parse_queries(self) -> bool:
+        """`formatQuery` and `EXPLAIN AST`, which the query gate parses with (23.10; chdb)."""
+        return self.embedded or self.version >= (23, 10)
+
     def string_type(self, low_cardinality: bool = False) -> str:
         """The column type for a string that repeats a few values, where the server can do it."""
         return "LowCardinality(String)" if low_cardinality and self.low_cardinality else "String"

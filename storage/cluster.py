@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ashiato.storage._sql import check_identifier
 from ashiato.storage.backend import QueryResult
 from ashiato.storage.errors import StorageError
+from ashiato.storage.limits import QueryLimits
 from ashiato.storage.native import NativeBackend, NativeStore
 from ashiato.storage.schema import Layout
 
@@ -81,12 +82,10 @@ class ClusterBackend:
             return
         self._entry.execute(sql, params)
 
-    def query(
-        self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
-    ) -> QueryResult:
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         """Through the Distributed tables, except parts and mutations: those of every replica."""
         if not _SYSTEM_TABLES.search(sql):
-            return self._entry.query(sql, params, read_only=read_only)
+            return self._entry.query(sql, params)
         local_params = {
             key: f"{value}_local" if value in DATA_TABLES else value
             for key, value in (params or {}).items()
@@ -96,11 +95,15 @@ class ClusterBackend:
         for replicas in self._replicas:
             shard_rows: list[tuple[Any, ...]] = []
             for replica in replicas:
-                result = replica.query(sql, local_params, read_only=read_only)
+                result = replica.query(sql, local_params)
                 shard_rows.extend(r for r in result.rows if r not in shard_rows)
             rows.extend(shard_rows)  # replicas that agree give their shard's rows once
         assert result is not None
         return QueryResult(result.columns, result.types, rows)
+
+    def user_query(self, sql: str, limits: QueryLimits) -> QueryResult:
+        """A person's query, on the entry node through the Distributed tables."""
+        return self._entry.user_query(sql, limits)
 
     def insert(
         self,

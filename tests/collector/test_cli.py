@@ -133,7 +133,7 @@ def test_sql_reaches_a_running_embedded_server_through_its_admin_api(served: Ser
 def test_sql_refuses_writes_with_a_clear_error(served: Served) -> None:
     result = run_cli("sql", "--data-dir", str(served.data_dir), "DROP TABLE events_data")
     assert result.returncode == 1
-    assert "only reading statements are allowed" in result.stderr
+    assert "only one reading statement is allowed here" in result.stderr
     assert "Traceback" not in result.stderr
     still = run_cli(
         "sql", "--data-dir", str(served.data_dir), "EXISTS TABLE events_data", check=True
@@ -141,16 +141,16 @@ def test_sql_refuses_writes_with_a_clear_error(served: Served) -> None:
     assert still.stdout.splitlines()[-1] == "1"
 
 
-def test_sql_with_a_token_lacking_read_scope_is_refused(served: Served) -> None:
+def test_sql_with_a_token_lacking_the_sql_scope_is_refused(served: Served) -> None:
     created = run_cli(
-        "admin-token", "create", "--data-dir", str(served.data_dir), "--scope", "erase", check=True
+        "admin-token", "create", "--data-dir", str(served.data_dir), "--scope", "read", check=True
     )
     token = created.stdout.strip()
     result = run_cli(
         "sql", "--data-dir", str(served.data_dir), "SELECT 1", env={"ASHIATO_ADMIN_TOKEN": token}
     )
     assert result.returncode == 1
-    assert "403" in result.stderr and "read" in result.stderr
+    assert "403" in result.stderr and "'sql' scope" in result.stderr
 
 
 def test_sql_and_migrate_against_a_clickhouse_server(
@@ -168,7 +168,7 @@ def test_sql_and_migrate_against_a_clickhouse_server(
     )
     assert "\tSELECT count() FROM events" in trail.stdout and "cli:" in trail.stdout
     refused = run_cli("sql", "--clickhouse-url", url, "TRUNCATE TABLE events_data")
-    assert refused.returncode == 1 and "only reading statements" in refused.stderr
+    assert refused.returncode == 1 and "only one reading statement" in refused.stderr
 
 
 def test_bad_configuration_fails_at_start_up_naming_the_key(tmp_path: Path) -> None:
