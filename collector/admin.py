@@ -10,7 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ashiato.beacon import strictjson
 from ashiato.beacon.accesslog import LogFormatError
+from ashiato.beacon.errors import InvalidInput
 from ashiato.collector.appkeys import (
     CONFIG,
     ENRICHER,
@@ -103,12 +105,15 @@ async def authorize(request: web.Request, scope: str, action: str) -> TokenRecor
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object body, or a 400 saying what is wrong with it."""
+    """The request's JSON object body, or a 400 (counted) saying what is wrong with it."""
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise error(400, "the body must be a JSON object") from None
+        # The admin client sends the bytes of log lines that are not UTF-8 as byte escapes.
+        body = strictjson.loads(await request.read(), byte_escapes=True)
+    except InvalidInput as exc:
+        request.app[METRICS].rejected.labels(exc.reason).inc()
+        raise error(400, f"the body must be a JSON object: {exc}") from None
     if not isinstance(body, dict):
+        request.app[METRICS].rejected.labels("bad_body").inc()
         raise error(400, "the body must be a JSON object")
     return body
 

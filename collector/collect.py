@@ -68,7 +68,7 @@ async def beacon(request: web.Request) -> web.Response:
     try:
         events = parse_body(body)
     except InvalidInput as exc:
-        reject(request, "bad_body")
+        reject(request, exc.reason)
         raise web.HTTPBadRequest(text=str(exc)) from None
     response = web.Response(status=204)
     for item in events:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
+from ashiato.beacon import strictjson
 from ashiato.beacon.consent import cookie_value
+from ashiato.beacon.errors import InvalidInput
 from ashiato.collector.appkeys import CONFIG, ENRICHER
 from ashiato.collector.hits import (
     CONSENT_COOKIE,
@@ -45,10 +46,12 @@ async def consent_post(request: web.Request) -> web.Response:
     value: Any = request.query.get("c")
     if value is None:
         try:
-            doc = json.loads(body.decode("utf-8")) if body.strip() else {}
-        except (UnicodeDecodeError, ValueError):
-            reject(request, "bad_body")
-            raise web.HTTPBadRequest(text='body must be JSON like {"c": "statistics"}') from None
+            doc = strictjson.loads(body) if body.strip() else {}
+        except InvalidInput as exc:
+            reject(request, exc.reason)
+            raise web.HTTPBadRequest(
+                text=f'body must be JSON like {{"c": "statistics"}}: {exc}'
+            ) from None
         value = doc.get("c") if isinstance(doc, dict) else None
     if not isinstance(value, str):
         reject(request, "bad_body")
