@@ -56,7 +56,11 @@ async def pixel(request: web.Request) -> web.Response:
         screen=screen_size(query.get("sw"), query.get("sh")),
         consent=query.get("c"),
     )
-    accepted, visitor = await record(request, hit)
+    try:
+        accepted, visitor = await record(request, hit)
+    except InvalidInput as exc:
+        reject(request, exc.reason)
+        return response
     if accepted:
         set_cookies(request, response, visitor)
     return response
@@ -77,7 +81,12 @@ async def beacon(request: web.Request) -> web.Response:
             raise web.HTTPBadRequest(text=f"unknown site {item.site[:64]!r}")
     # The whole batch is accepted or refused together, so a client retrying after a 503 never
     # stores an event twice, and a refusal is counted once per event.
-    accepted, visitor = await record_many(request, [_beacon_hit(request, item) for item in events])
+    hits = [_beacon_hit(request, item) for item in events]
+    try:
+        accepted, visitor = await record_many(request, hits)
+    except InvalidInput as exc:
+        reject(request, exc.reason)
+        raise web.HTTPBadRequest(text=str(exc)) from None
     if not accepted:
         raise web.HTTPServiceUnavailable(
             text="collector is overloaded; retry later", headers={"Retry-After": "30"}

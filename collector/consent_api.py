@@ -60,7 +60,11 @@ async def consent_post(request: web.Request) -> web.Response:
     hit = request_hit(request, kind="consent", source="consent", consent=value, site=site)
     decision = request.app[ENRICHER].decide(hit)
     hit = replace(hit, name="grant" if len(decision.purposes) > 1 else "withdraw")
-    accepted, visitor = await record(request, hit, decision)
+    try:
+        accepted, visitor = await record(request, hit, decision)
+    except InvalidInput as exc:
+        reject(request, exc.reason)
+        raise web.HTTPBadRequest(text=str(exc)) from None
     if not accepted:
         raise web.HTTPServiceUnavailable(text="retry later", headers={"Retry-After": "30"})
     response = web.json_response({"purposes": list(decision.purposes), "signal": decision.signal})

@@ -3,8 +3,10 @@ cookies, limits and CORS. Handlers stay thin: read the request, call these, answ
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from importlib import resources
 from typing import Any
@@ -12,9 +14,12 @@ from typing import Any
 from aiohttp import web
 
 from ashiato.beacon.consent import ConsentDecision
+from ashiato.beacon.errors import InvalidInput
 from ashiato.beacon.gif import TRANSPARENT_GIF
-from ashiato.beacon.pipeline import Hit, visitor_pseudonym
+from ashiato.beacon.pipeline import Hit, checked_hit, visitor_pseudonym
 from ashiato.collector.appkeys import BATCHER, CONFIG, ENRICHER, METRICS, RDNS, SECRETS, SUPPRESSED
+from ashiato.storage.errors import UnstorableRow
+from ashiato.storage.writer import encode_record
 
 MAX_BEACON_BYTES = 64 * 1024
 CONSENT_COOKIE = "ashiato_consent"
@@ -24,6 +29,9 @@ _GIF_HEADERS = {
     "Cache-Control": "no-store, max-age=0",
 }
 _TRACKER = resources.files("ashiato.collector").joinpath("static/t.js")
+# The visitor cookies this collector sets are URL-safe base64; any other value (control
+# characters, undecodable bytes, a huge value) is treated as no cookie, and replaced.
+_VISITOR_COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def now_ms() -> int:
@@ -53,9 +61,14 @@ def request_hit(request: web.Request, **values: Any) -> Hit:
         gpc=headers.get("Sec-GPC", "").strip() == "1",
         dnt=headers.get("DNT", "").strip() == "1",
         consent=explicit,
-        visitor_cookie=cookies.get(VISITOR_COOKIE, ""),
+        visitor_cookie=_visitor_cookie(cookies),
         **values,
     )
+
+
+def _visitor_cookie(cookies: Mapping[str, str]) -> str:
+    value = cookies.get(VISITOR_COOKIE, "")
+    return value if _VISITOR_COOKIE_VALUE.fullmatch(value) else ""
 
 
 def site_allowed(request: web.Request, site: str) -> bool:
@@ -73,16 +86,23 @@ async def record(
 async def record_many(
     request: web.Request, hits: list[Hit], decision: ConsentDecision | None = None
 ) -> tuple[bool, str]:
-    """Enrich hits from one request and queue them together (all accepted, or none)."""
+    """Enrich hits from one request and queue them together (all accepted, or none).
+
+    Each hit is checked and encoded to its spool record here, on its own, before it joins the
+    append it shares with other requests. A dirty or unencodable hit raises InvalidInput (for
+    the caller to count and answer): nothing of this request is queued, and nobody else's hits
+    are affected.
+    """
     enricher = request.app[ENRICHER]
     metrics = request.app[METRICS]
     suppressed = request.app[SUPPRESSED].subjects
     rdns = request.app[RDNS]
     started = time.perf_counter()
-    rows, kinds = [], []
+    records, kinds = [], []
     cookie = hits[0].visitor_cookie
     decided = decision
     for hit in hits:
+        hit = checked_hit(hit)
         decided = decision or enricher.decide(hit)
         if decided.allows("personalization") and not cookie:
             # The first hit of a browser that allows it: this id is its new cookie.
@@ -94,10 +114,13 @@ async def record_many(
         if rdns is not None and hit.host is None:
             hit = replace(hit, host=rdns.cached(enricher.client_ip(hit)))
         event = enricher.build(hit, decided).event
-        rows.append(event.to_row())
+        try:
+            records.append(encode_record(event.to_row()))
+        except UnstorableRow as exc:
+            raise InvalidInput(f"the event cannot be stored: {exc}", "unencodable") from None
         kinds.append((hit.kind, event.retention_class))
     metrics.enrich_seconds.observe((time.perf_counter() - started) / len(hits))
-    accepted = await request.app[BATCHER].submit(rows)
+    accepted = await request.app[BATCHER].submit(records)
     for kind, retention in kinds:
         if accepted:
             metrics.hits.labels(kind, retention).inc()

@@ -17,6 +17,11 @@ class QueryRejected(StorageError):
         self.code = code
 
 
+class UnstorableRow(StorageError):
+    """A row holds a value no spool record can carry (text that is not Unicode, an integer
+    past 64 bits); it will never be stored as it is."""
+
+
 class ReadOnlyViolation(QueryRejected):
     """A statement that writes was sent where only reads are allowed."""
 
