@@ -163,19 +163,27 @@ def reject(request: web.Request, reason: str) -> None:
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
-    """The body, or 413 once it grows past `limit` (declared or streamed)."""
+    """The whole body, however many reads it arrives in; 413 once it grows past `limit`."""
     if request.content_length is not None and request.content_length > limit:
         reject(request, "too_large")
         raise web.HTTPRequestEntityTooLarge(
-            max_size=limit, actual_size=request.content_length, text="body larger than 64 KiB"
+            max_size=limit,
+            actual_size=request.content_length,
+            text=f"body larger than {limit} bytes",
         )
-    body = await request.content.read(limit + 1)
+    body = bytearray()
+    # One read returns what has arrived so far, which may be one TCP segment of several.
+    while len(body) <= limit:
+        chunk = await request.content.read(limit + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
     if len(body) > limit:
         reject(request, "too_large")
         raise web.HTTPRequestEntityTooLarge(
-            max_size=limit, actual_size=len(body), text="body larger than 64 KiB"
+            max_size=limit, actual_size=len(body), text=f"body larger than {limit} bytes"
         )
-    return body
+    return bytes(body)
 
 
 def allow_origin(request: web.Request, response: web.StreamResponse) -> None:
