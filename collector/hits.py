@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from ashiato.beacon.consent import ConsentDecision
 from ashiato.beacon.errors import InvalidInput
@@ -56,14 +57,24 @@ def request_hit(request: web.Request, **values: Any) -> Hit:
         user_agent=headers.get("User-Agent", ""),
         accept_language=headers.get("Accept-Language", ""),
         # Only the header the trusted proxies set counts; a client could send the other one.
-        x_forwarded_for=headers.get("X-Forwarded-For") if rfc7239 is False else None,
-        forwarded=headers.get("Forwarded") if rfc7239 else None,
+        x_forwarded_for=_all_lines(headers, "X-Forwarded-For") if rfc7239 is False else None,
+        forwarded=_all_lines(headers, "Forwarded") if rfc7239 else None,
         gpc=headers.get("Sec-GPC", "").strip() == "1",
         dnt=headers.get("DNT", "").strip() == "1",
         consent=explicit,
         visitor_cookie=_visitor_cookie(cookies),
         **values,
     )
+
+
+def _all_lines(headers: CIMultiDictProxy[str], name: str) -> str | None:
+    """Every line of header `name`, in order, as one list; None when there is none.
+
+    A proxy may append its own line instead of extending the client's: reading only the first
+    line would let the client choose the address that is stored.
+    """
+    lines = headers.getall(name, ())
+    return ", ".join(lines) if lines else None
 
 
 def _visitor_cookie(cookies: Mapping[str, str]) -> str:
