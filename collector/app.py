@@ -36,6 +36,7 @@ from ashiato.collector.auth import TokenStore
 from ashiato.collector.background import background_ctx
 from ashiato.collector.batching import TurnBatcher
 from ashiato.collector.config import Config
+from ashiato.collector.malformed import MAX_FIELD_SIZE, ServerLog, parser_url_limit, url_limit
 from ashiato.collector.metrics import Metrics
 from ashiato.collector.rdns import ReverseDNS
 from ashiato.collector.secrets import load_secrets
@@ -220,14 +221,20 @@ def create_app(
     config: Config, *, store: Store, registry: CollectorRegistry | None = None
 ) -> web.Application:
     """Build the collector application around `store`, reporting into `registry`."""
+    metrics = Metrics(registry if registry is not None else CollectorRegistry())
     app = web.Application(
         # Admin uploads (log chunks) may be large; public endpoints enforce their own limits.
         client_max_size=16 << 20,
-        handler_args={"max_line_size": config.server.max_url_length, "max_field_size": 8190},
+        middlewares=[url_limit],
+        handler_args={
+            "max_line_size": parser_url_limit(config.server.max_url_length),
+            "max_field_size": MAX_FIELD_SIZE,
+            "logger": ServerLog(metrics.rejected),
+        },
     )
     app[CONFIG] = config
     app[STORE] = store
-    app[METRICS] = Metrics(registry if registry is not None else CollectorRegistry())
+    app[METRICS] = metrics
     app[TOKENS] = TokenStore(config.data_dir)
     app.cleanup_ctx.append(_enrichment_ctx)
     app.cleanup_ctx.append(_storage_ctx)

@@ -25,6 +25,8 @@ from ashiato.storage.writer import encode_record
 MAX_BEACON_BYTES = 64 * 1024
 CONSENT_COOKIE = "ashiato_consent"
 VISITOR_COOKIE = "ashiato_vid"
+# Routes that answer the GIF whatever happens, so no page or e-mail shows a broken image.
+GIF_ROUTES = frozenset({"pixel", "email_open"})
 _GIF_HEADERS = {
     "Content-Type": "image/gif",
     "Cache-Control": "no-store, max-age=0",

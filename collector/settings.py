@@ -48,7 +48,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("workers", "server", int, 1, "worker processes sharing the port"),
     Setting("log_level", "server", str, "info", "process log level (debug, info, warning, error)"),
-    Setting("max_url_length", "server", int, 4096, "longest request URL accepted, in bytes"),
+    Setting(
+        "max_url_length",
+        "server",
+        int,
+        4096,
+        "longest request URL accepted, in bytes (a longer pixel URL still gets the GIF; past "
+        "twice this, the HTTP parser refuses the request itself)",
+    ),
     Setting("max_field_length", "server", int, 2048, "longest stored text field; longer is cut"),
     # storage
     Setting(
