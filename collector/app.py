@@ -24,6 +24,7 @@ from ashiato.collector import admin, collect
 from ashiato.collector.appkeys import (
     BATCHER,
     CONFIG,
+    CORS,
     ENRICHER,
     METRICS,
     RDNS,
@@ -36,6 +37,7 @@ from ashiato.collector.auth import TokenStore
 from ashiato.collector.background import background_ctx
 from ashiato.collector.batching import TurnBatcher
 from ashiato.collector.config import Config
+from ashiato.collector.cors import CorsPolicy
 from ashiato.collector.malformed import MAX_FIELD_SIZE, ServerLog, parser_url_limit, url_limit
 from ashiato.collector.metrics import Metrics
 from ashiato.collector.rdns import ReverseDNS
@@ -235,6 +237,7 @@ def create_app(
     app[CONFIG] = config
     app[STORE] = store
     app[METRICS] = metrics
+    app[CORS] = CorsPolicy.from_config(config.collection)
     app[TOKENS] = TokenStore(config.data_dir)
     app.cleanup_ctx.append(_enrichment_ctx)
     app.cleanup_ctx.append(_storage_ctx)

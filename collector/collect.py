@@ -11,9 +11,9 @@ from ashiato.beacon.errors import InvalidInput
 from ashiato.beacon.payload import BeaconEvent, event_name, parse_body, screen_size
 from ashiato.beacon.pipeline import Hit
 from ashiato.collector import consent_api, mail
+from ashiato.collector.cors import allow_origin
 from ashiato.collector.hits import (
     MAX_BEACON_BYTES,
-    allow_origin,
     gif,
     read_limited,
     record,

@@ -11,10 +11,10 @@ from ashiato.beacon import strictjson
 from ashiato.beacon.consent import cookie_value
 from ashiato.beacon.errors import InvalidInput
 from ashiato.collector.appkeys import CONFIG, ENRICHER
+from ashiato.collector.cors import allow_origin
 from ashiato.collector.hits import (
     CONSENT_COOKIE,
     VISITOR_COOKIE,
-    allow_origin,
     read_limited,
     record,
     reject,

@@ -1,5 +1,5 @@
 """What every collection endpoint shares: reading a hit from a request, recording it,
-cookies, limits and CORS. Handlers stay thin: read the request, call these, answer."""
+cookies and limits. Handlers stay thin: read the request, call these, answer."""
 
 from __future__ import annotations
 
@@ -197,16 +197,3 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
             max_size=limit, actual_size=len(body), text=f"body larger than {limit} bytes"
         )
     return bytes(body)
-
-
-def allow_origin(request: web.Request, response: web.StreamResponse) -> None:
-    """Let the tracked sites' pages read answers and keep cookies on cross-origin calls."""
-    origin = request.headers.get("Origin", "")
-    if not origin:
-        return
-    own = request.app[CONFIG].collection.own_hosts
-    host = origin.split("://", 1)[-1].split(":", 1)[0].lower()
-    if not own or host in own or host.removeprefix("www.") in own:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Credentials"] = "true"
-        response.headers["Vary"] = "Origin"

@@ -142,7 +142,15 @@ SETTINGS: tuple[Setting, ...] = (
         "collection",
         "list",
         [],
-        "host names of the tracked sites, so their referrers count as internal",
+        "host names of the tracked sites: their referrers count as internal, and their https "
+        "pages may read the collector's answers with cookies (CORS); empty: no CORS at all",
+    ),
+    Setting(
+        "cors_allow_http",
+        "collection",
+        bool,
+        False,
+        "also allow CORS with cookies from http:// pages of own_hosts (development only)",
     ),
     Setting(
         "trusted_proxies",
