@@ -13,7 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ashiato.beacon import strictjson
 from ashiato.beacon.accesslog import LogFormatError
+from ashiato.beacon.errors import InvalidInput
 from ashiato.collector.appkeys import (
     CONFIG,
     ENRICHER,
@@ -27,6 +29,7 @@ from ashiato.collector.appkeys import (
 from ashiato.collector.auth import TokenRecord
 from ashiato.collector.background import load_suppressed
 from ashiato.collector.config import WORKER_ENV
+from ashiato.collector.hits import read_limited
 from ashiato.collector.ingest import LogIngestor, record_ingest
 from ashiato.collector.operations import (
     KEY_OPERATIONS,
@@ -113,13 +116,20 @@ async def authorize(request: web.Request, scope: str, action: str) -> TokenRecor
     return record
 
 
+# Log chunks from `ingest-log` are the largest admin bodies (1 MiB of lines, escaped).
+MAX_ADMIN_BODY = 16 << 20
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object body, or a 400 saying what is wrong with it."""
+    """The request's JSON object body, or a 400 (counted) saying what is wrong with it."""
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise error(400, "the body must be a JSON object") from None
+        # The admin client sends the bytes of log lines that are not UTF-8 as byte escapes.
+        body = strictjson.loads(await read_limited(request, MAX_ADMIN_BODY), byte_escapes=True)
+    except InvalidInput as exc:
+        request.app[METRICS].rejected.labels(exc.reason).inc()
+        raise error(400, f"the body must be a JSON object: {exc}") from None
     if not isinstance(body, dict):
+        request.app[METRICS].rejected.labels("bad_body").inc()
         raise error(400, "the body must be a JSON object")
     return body
 

@@ -24,6 +24,7 @@ from ashiato.collector import admin, collect
 from ashiato.collector.appkeys import (
     BATCHER,
     CONFIG,
+    CORS,
     ENRICHER,
     METRICS,
     RDNS,
@@ -36,7 +37,9 @@ from ashiato.collector.auth import TokenStore
 from ashiato.collector.background import background_ctx
 from ashiato.collector.batching import TurnBatcher
 from ashiato.collector.config import WORKER_ENV, Config
+from ashiato.collector.cors import CorsPolicy
 from ashiato.collector.listener import guard_middleware
+from ashiato.collector.malformed import MAX_FIELD_SIZE, ServerLog, parser_url_limit, url_limit
 from ashiato.collector.metrics import Metrics
 from ashiato.collector.rdns import ReverseDNS
 from ashiato.collector.secrets import LiveSecrets
@@ -226,24 +229,31 @@ async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
 
 
-def handler_args(config: Config) -> dict[str, Any]:
-    """aiohttp's per-connection parser limits, shared by the app and the guarded listener."""
-    return {"max_line_size": config.server.max_url_length, "max_field_size": 8190}
+def handler_args(config: Config, metrics: Metrics) -> dict[str, Any]:
+    """aiohttp's per-connection parser limits and error log, shared by the app and the
+    guarded listener."""
+    return {
+        "max_line_size": parser_url_limit(config.server.max_url_length),
+        "max_field_size": MAX_FIELD_SIZE,
+        "logger": ServerLog(metrics.rejected),
+    }
 
 
 def create_app(
     config: Config, *, store: Store, registry: CollectorRegistry | None = None
 ) -> web.Application:
     """Build the collector application around `store`, reporting into `registry`."""
+    metrics = Metrics(registry if registry is not None else CollectorRegistry())
     app = web.Application(
         # Admin uploads (log chunks) may be large; public endpoints enforce their own limits.
         client_max_size=16 << 20,
-        handler_args=handler_args(config),
-        middlewares=[guard_middleware],
+        handler_args=handler_args(config, metrics),
+        middlewares=[guard_middleware, url_limit],
     )
     app[CONFIG] = config
     app[STORE] = store
-    app[METRICS] = Metrics(registry if registry is not None else CollectorRegistry())
+    app[METRICS] = metrics
+    app[CORS] = CorsPolicy.from_config(config.collection)
     app[TOKENS] = TokenStore(config.data_dir)
     app.cleanup_ctx.append(_enrichment_ctx)
     app.cleanup_ctx.append(_storage_ctx)

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ashiato.collector.background import Suppressed
     from ashiato.collector.batching import TurnBatcher
     from ashiato.collector.config import Config
+    from ashiato.collector.cors import CorsPolicy
     from ashiato.collector.metrics import Metrics
     from ashiato.collector.rdns import ReverseDNS
     from ashiato.collector.secrets import LiveSecrets
@@ -28,3 +29,4 @@ SECRETS: web.AppKey[LiveSecrets] = web.AppKey("secrets")
 RDNS: web.AppKey[ReverseDNS | None] = web.AppKey("rdns")
 SUPPRESSED: web.AppKey[Suppressed] = web.AppKey("suppressed")
 BATCHER: web.AppKey[TurnBatcher] = web.AppKey("batcher")
+CORS: web.AppKey[CorsPolicy] = web.AppKey("cors")

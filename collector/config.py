@@ -105,6 +105,7 @@ class CollectionConfig:
 
     sites: tuple[str, ...]
     own_hosts: tuple[str, ...]
+    cors_allow_http: bool
     trusted_proxies: tuple[str, ...]
     forwarded_header: str
     geoip_city_db: str

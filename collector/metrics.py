@@ -56,7 +56,7 @@ class Metrics:
         self.connections_closed = Counter(
             "ashiato_connections_closed_total",
             "Client connections closed or refused by the collector's own limits, by listener "
-            "(http, syslog) and reason (header_timeout, idle, over_capacity)",
+            "(http, syslog) and reason (header_timeout, body_timeout, idle, over_capacity)",
             ["listener", "reason"],
             registry=registry,
         )

@@ -26,6 +26,7 @@ from aiohttp import web
 from ashiato.collector.admin import reload_keys
 from ashiato.collector.adminclient import SERVER_FILE
 from ashiato.collector.app import create_app, handler_args, prepare_storage
+from ashiato.collector.appkeys import METRICS
 from ashiato.collector.auth import TokenStore
 from ashiato.collector.config import WORKER_ENV, Config
 from ashiato.collector.listener import (
@@ -103,15 +104,16 @@ def run_worker(
 
 async def _serve(config: Config, store: Store, on_listening: Callable[[], None] | None) -> None:
     server = config.server
+    app = create_app(config, store=store)
     listener = Listener(
-        create_app(config, store=store),
+        app,
         ConnectionLimits(
             header_seconds=server.header_timeout_seconds,
             idle_seconds=server.idle_timeout_seconds,
             max_connections=server.max_connections,
         ),
         shutdown_timeout=config.storage.drain_seconds,
-        handler_args=handler_args(config),
+        handler_args=handler_args(config, app[METRICS]),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -48,7 +48,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("workers", "server", int, 1, "worker processes sharing the port"),
     Setting("log_level", "server", str, "info", "process log level (debug, info, warning, error)"),
-    Setting("max_url_length", "server", int, 4096, "longest request URL accepted, in bytes"),
+    Setting(
+        "max_url_length",
+        "server",
+        int,
+        4096,
+        "longest request URL accepted, in bytes (a longer pixel URL still gets the GIF; past "
+        "twice this, the HTTP parser refuses the request itself)",
+    ),
     Setting("max_field_length", "server", int, 2048, "longest stored text field; longer is cut"),
     Setting(
         "header_timeout_seconds",
@@ -168,7 +175,15 @@ SETTINGS: tuple[Setting, ...] = (
         "collection",
         "list",
         [],
-        "host names of the tracked sites, so their referrers count as internal",
+        "host names of the tracked sites: their referrers count as internal, and their https "
+        "pages may read the collector's answers with cookies (CORS); empty: no CORS at all",
+    ),
+    Setting(
+        "cors_allow_http",
+        "collection",
+        bool,
+        False,
+        "also allow CORS with cookies from http:// pages of own_hosts (development only)",
     ),
     Setting(
         "trusted_proxies",

@@ -29,6 +29,11 @@ class QueryLimitExceeded(QueryRejected):
         self.limit = limit
 
 
+class UnstorableRow(StorageError):
+    """A row holds a value no spool record can carry (text that is not Unicode, an integer
+    past 64 bits); it will never be stored as it is."""
+
+
 class EmbeddedUnavailable(StorageError):
     """The embedded engine (chdb) is not installed or its data directory is in use."""
 

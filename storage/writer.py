@@ -22,10 +22,17 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+import orjson
+
 from ashiato.storage._segments import decode_row, encode_row
 from ashiato.storage.backend import Backend, Store
 from ashiato.storage.deadletter import write_dead_letter
-from ashiato.storage.errors import QueryRejected, StorageError, StorageUnavailable
+from ashiato.storage.errors import (
+    QueryRejected,
+    StorageError,
+    StorageUnavailable,
+    UnstorableRow,
+)
 from ashiato.storage.spool import Spool, SpoolBatch, SpoolError, SpoolFull
 
 log = logging.getLogger(__name__)
@@ -59,6 +66,19 @@ class NullObserver:
 
     def dropped(self, rows: int, reason: str) -> None:
         """Ignore."""
+
+
+def encode_record(row: Row) -> bytes:
+    """The spool record of `row`, the very bytes a spooled writer appends.
+
+    Raises UnstorableRow for a value the encoding cannot carry (a lone surrogate in a string,
+    an integer past 64 bits). Rows encoded one by one before they join a shared append cannot
+    make that append fail for the rows they were sent with.
+    """
+    try:
+        return encode_row(row)
+    except orjson.JSONEncodeError as exc:
+        raise UnstorableRow(f"a row cannot be encoded: {exc}") from None
 
 
 def batch_token(rows: Sequence[Row]) -> str | None:
@@ -142,24 +162,43 @@ class BatchWriter:
             self._observer.dropped(len(rows), "queue_full")
         return not full
 
+    def submit_records(self, records: Sequence[bytes]) -> bool:
+        """Accept rows already encoded by `encode_record`; False (and counted) if not kept.
+
+        The append then only frames bytes known to be good, so it fails for all of them only
+        when the spool itself does (full, closed, or its disk failing).
+        """
+        if self._spool is None:
+            return self.submit([decode_row(record) for record in records])
+        return self._append_spooled(self._spool, records)
+
     def _submit_spooled(self, spool: Spool, rows: Sequence[Row]) -> bool:
+        try:
+            records = [encode_record(row) for row in rows]
+        except UnstorableRow as exc:
+            log.error("could not spool %d rows: %s", len(rows), exc)
+            self._observer.dropped(len(rows), "unencodable")
+            return False
+        return self._append_spooled(spool, records)
+
+    def _append_spooled(self, spool: Spool, records: Sequence[bytes]) -> bool:
         if self._stopping:
-            self._observer.dropped(len(rows), "shutdown")
+            self._observer.dropped(len(records), "shutdown")
             return False
         try:
-            spool.append([encode_row(row) for row in rows])
+            spool.append(records)
         except SpoolFull:
-            self._observer.dropped(len(rows), "spool_full")
+            self._observer.dropped(len(records), "spool_full")
             return False
-        except (StorageError, OSError, TypeError, ValueError) as exc:
+        except (StorageError, OSError, ValueError) as exc:
             # OSError: an fsync refused by the disk (ENOSPC on NFS or thin storage).
-            log.error("could not spool %d rows: %s", len(rows), exc)
-            self._observer.dropped(len(rows), "spool_error")
+            log.error("could not spool %d rows: %s", len(records), exc)
+            self._observer.dropped(len(records), "spool_error")
             return False
         # Wake the writer for a full batch or to start timing a new one, not for every hit: a
         # wake-up per hit cost a context switch per hit.
         unread = spool.pending()[0]
-        if unread >= self._max_rows or unread == len(rows):  # full, or the first of a batch
+        if unread >= self._max_rows or unread == len(records):  # full, or the first of a batch
             with self._cond:
                 self._cond.notify_all()
         return True
