@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TEST_DEBS := clickhouse-server chromium nginx-light prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck pytest test-slow bench bench-soak bench-deps clean system-deps
+.PHONY: tracker run test lint typecheck pytest test-slow bench bench-soak bench-deps clean system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -74,6 +74,11 @@ bench: bench-deps
 
 bench-soak: bench-deps
 	$(BIN)/python -m bench.soak --minutes $(or $(MINUTES),10)
+
+# The tracker browsers get is the minified source; a test fails when it is out of date.
+tracker: $(VENV)/.dev-deps
+	$(BIN)/python -c "import rjsmin, pathlib; s = pathlib.Path('collector/static'); \
+	  (s / 't.min.js').write_text(rjsmin.jsmin((s / 't.js').read_text(), keep_bang_comments=False) + '\n')"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -83,7 +83,8 @@ def client_ip(
     ``X-Forwarded-For``) is read from the right, the end our own proxies appended to, and
     the first untrusted hop is the client. A garbage hop means the chain beyond it cannot be
     believed, so the peer is returned. If every hop is trusted the leftmost one is returned.
-    An unparsable peer (a Unix socket, say) gives "".
+    An unparsable peer (a Unix socket, say) gives "". A header sent as several lines must
+    arrive joined with ", " in order, since a proxy may append its own line after the client's.
     """
     peer_address = normalize_ip(peer)
     if not peer_address or peer_address not in trusted:
@@ -144,8 +145,13 @@ def _unmap_network(network: IPNetwork) -> IPNetwork:
 
 
 def _xff_chain(header: str | None) -> list[str]:
-    if not isinstance(header, str) or len(header) > _MAX_HEADER_LENGTH:
+    if not isinstance(header, str):
         return []
+    if len(header) > _MAX_HEADER_LENGTH:
+        # The walk reads from the right, where our proxies appended. Cutting the left keeps a
+        # client who sends a long header line from pushing our proxies' hops out of the chain;
+        # the element the cut split is dropped.
+        header = header[-_MAX_HEADER_LENGTH:].partition(",")[2]
     # Empty list elements are allowed by RFC 9110 and mean nothing.
     return [hop for hop in (part.strip() for part in header.split(",")) if hop]
 

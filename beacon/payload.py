@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ashiato.beacon import strictjson
 from ashiato.beacon.errors import InvalidInput
 
 MAX_EVENTS = 25
@@ -47,7 +47,7 @@ def screen_size(width: Any, height: Any) -> str:
     """'WxH' from two small non-negative integers, or '' when either is missing or odd."""
     try:
         w, h = int(width), int(height)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int() of an infinite float
         return ""
     if 0 < w < 100_000 and 0 < h < 100_000:
         return f"{w}x{h}"
@@ -78,12 +78,7 @@ def _event(item: Any, index: int) -> BeaconEvent:
 
 def parse_body(body: bytes) -> list[BeaconEvent]:
     """The events in a beacon body; InvalidInput says what is wrong with a bad one."""
-    try:
-        doc = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise InvalidInput("body is not UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    doc = strictjson.loads(body)
     if isinstance(doc, Mapping) and "events" in doc:
         doc = doc["events"]
         if not isinstance(doc, list):

@@ -6,7 +6,7 @@ import functools
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ashiato.beacon.columns import withheld
@@ -16,6 +16,7 @@ from ashiato.beacon.geo import GeoInfo, GeoLookup
 from ashiato.beacon.language import primary_language
 from ashiato.beacon.netaddr import TrustedProxies, client_ip, normalize_ip, truncate_ip
 from ashiato.beacon.referrer import ReferrerClassifier
+from ashiato.beacon.text import CHECKED_FIELDS, check_clean, clean
 from ashiato.beacon.useragent import UserAgentParser, is_generic_mail_fetcher
 from ashiato.beacon.vocabulary import ALWAYS
 
@@ -64,6 +65,24 @@ class Built:
     decision: ConsentDecision
 
 
+def checked_hit(hit: Hit) -> Hit:
+    """`hit` with its header text cleaned; InvalidInput if an id or a URL is dirty.
+
+    Which text is refused and which is cleaned, and why: `beacon.text`.
+    """
+    for name in CHECKED_FIELDS:
+        check_clean(getattr(hit, name), name)
+    user_agent, accept_language = clean(hit.user_agent), clean(hit.accept_language)
+    language = clean(hit.language)
+    if (user_agent, accept_language, language) == (
+        hit.user_agent,
+        hit.accept_language,
+        hit.language,
+    ):
+        return hit
+    return replace(hit, user_agent=user_agent, accept_language=accept_language, language=language)
+
+
 def visitor_pseudonym(cookie: str, key: bytes) -> str:
     """The stored visitor id: a keyed hash of the cookie, so the id alone identifies no one."""
     return hmac.new(key, cookie.encode(), hashlib.sha256).hexdigest()[:32]
@@ -94,6 +113,10 @@ class Enricher:
         self._max = max_field_length
         # Parsing addresses with `ipaddress` was the costliest step per hit; they repeat.
         self._addresses = functools.lru_cache(maxsize=65_536)(self._resolve)
+
+    def set_visitor_key(self, key: bytes) -> None:
+        """Use a new visitor pseudonym key from the next hit on (keys were reloaded)."""
+        self._visitor_key = key
 
     def decide(self, hit: Hit) -> ConsentDecision:
         """The consent decision for `hit`'s signals."""

@@ -14,7 +14,7 @@ from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from ashiato.beacon.errors import BeaconError
 
-__all__ = ["ReferrerClassifier", "ReferrerInfo"]
+__all__ = ["ReferrerClassifier", "ReferrerInfo", "own_host_name"]
 
 # Longer headers are padding or abuse; the first 8 KiB hold any real host and keyword.
 MAX_REFERRER_LENGTH: Final = 8192
@@ -212,7 +212,7 @@ class ReferrerClassifier:
     """Classify a hit's Referer header (and landing page URL) into medium, source and term."""
 
     def __init__(self, own_hosts: Iterable[str] = ()) -> None:
-        self._own_hosts = frozenset(_own_host(host) for host in own_hosts)
+        self._own_hosts = frozenset(own_host_name(host) for host in own_hosts)
         rules: dict[str, _Rule] = {}
         for engine, patterns in _SEARCH_ENGINES:
             rules.update(dict.fromkeys(patterns, engine))
@@ -276,7 +276,7 @@ class ReferrerClassifier:
         return None
 
 
-def _own_host(host: str) -> str:
+def own_host_name(host: str) -> str:
     """Normalise one of the site's own host names the way referrer hosts are normalised."""
     name = host.strip().lower()
     if "/" in name or "@" in name:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ashiato.beacon.errors import InvalidToken
+from ashiato.beacon.text import dirt
 
 KINDS = frozenset({"open", "click", "optout"})
 MAX_TOKEN_LENGTH = 4096
@@ -182,6 +183,9 @@ def _check_token(token: EmailToken) -> str:
         return f"kind must be one of {sorted(KINDS)}, not {token.kind!r}"
     if not isinstance(token.campaign, str) or not isinstance(token.recipient, str):
         return "campaign and recipient must be strings"
+    if dirt(token.campaign):
+        # Hits refuse such a campaign id; a token carrying one could never record its opt-out.
+        return f"campaign holds {dirt(token.campaign)}"
     if "@" in token.recipient:
         return "recipient looks like an e-mail address; pass recipient_pseudonym() instead"
     if not isinstance(token.expires, int) or isinstance(token.expires, bool):

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import signal
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
 
+from ashiato.beacon import strictjson
 from ashiato.beacon.accesslog import LogFormatError
+from ashiato.beacon.errors import InvalidInput
 from ashiato.collector.appkeys import (
     CONFIG,
     ENRICHER,
@@ -23,21 +28,28 @@ from ashiato.collector.appkeys import (
 )
 from ashiato.collector.auth import TokenRecord
 from ashiato.collector.background import load_suppressed
+from ashiato.collector.config import WORKER_ENV
+from ashiato.collector.hits import read_limited
 from ashiato.collector.ingest import LogIngestor, record_ingest
 from ashiato.collector.operations import (
+    KEY_OPERATIONS,
     OPERATIONS,
     PATHS,
     Context,
     OperationError,
     plain,
     retention_policy,
+    run_audited,
 )
 from ashiato.collector.spool_cli import spool_dirs
+from ashiato.collector.sqlquery import run_query
 from ashiato.retention.errors import RetentionError
 from ashiato.storage import audit
 from ashiato.storage.backend import QueryResult, connection
 from ashiato.storage.deadletter import redrive
 from ashiato.storage.errors import QueryRejected, StorageError, StorageUnavailable
+
+log = logging.getLogger(__name__)
 
 
 def _json_default(value: Any) -> Any:
@@ -95,20 +107,29 @@ async def authorize(request: web.Request, scope: str, action: str) -> TokenRecor
         metrics.admin_requests.labels(action, "forbidden").inc()
         await write_audit(
             request,
-            audit.AuditEntry(record.id, f"denied:{action}", detail=f"needs scope {scope}"),
+            audit.AuditEntry(
+                f"token:{record.id}", f"denied:{action}", detail=f"needs scope {scope}"
+            ),
         )
         raise error(403, f"this token lacks the {scope!r} scope")
     metrics.admin_requests.labels(action, "ok").inc()
     return record
 
 
+# Log chunks from `ingest-log` are the largest admin bodies (1 MiB of lines, escaped).
+MAX_ADMIN_BODY = 16 << 20
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object body, or a 400 saying what is wrong with it."""
+    """The request's JSON object body, or a 400 (counted) saying what is wrong with it."""
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise error(400, "the body must be a JSON object") from None
+        # The admin client sends the bytes of log lines that are not UTF-8 as byte escapes.
+        body = strictjson.loads(await read_limited(request, MAX_ADMIN_BODY), byte_escapes=True)
+    except InvalidInput as exc:
+        request.app[METRICS].rejected.labels(exc.reason).inc()
+        raise error(400, f"the body must be a JSON object: {exc}") from None
     if not isinstance(body, dict):
+        request.app[METRICS].rejected.labels("bad_body").inc()
         raise error(400, "the body must be a JSON object")
     return body
 
@@ -119,28 +140,18 @@ def result_body(result: QueryResult) -> dict[str, Any]:
 
 
 async def sql(request: web.Request) -> web.Response:
-    """Run one read-only query for `ashiato sql`; audited since it may read personal data."""
-    token = await authorize(request, "read", "sql")
+    """Run one person's read-only query for `ashiato sql`; audited, run or refused."""
+    token = await authorize(request, "sql", "sql")
     body = await read_json(request)
     query = body.get("query")
     if not isinstance(query, str) or not query.strip():
         raise error(400, "'query' must be a non-empty string")
-    store = request.app[STORE]
+    store, limits = request.app[STORE], request.app[CONFIG].storage.query_limits
+    reason = str(body.get("reason", ""))
 
     def _run() -> QueryResult:
         with connection(store) as backend:
-            result = backend.query(query, read_only=True)
-            audit.record(
-                backend,
-                audit.AuditEntry(
-                    token.id,
-                    "sql",
-                    reason=str(body.get("reason", "")),
-                    rows=len(result.rows),
-                    detail=query,
-                ),
-            )
-            return result
+            return run_query(backend, query, limits, f"token:{token.id}", reason)
 
     try:
         result = await asyncio.to_thread(_run)
@@ -195,7 +206,7 @@ async def spool_redrive(request: web.Request) -> web.Response:
     def _run() -> int:
         rows = sum(redrive(directory, store) for directory in spool_dirs(config))
         with connection(store) as backend:
-            audit.record(backend, audit.AuditEntry(token.id, "redrive", rows=rows))
+            audit.record(backend, audit.AuditEntry(f"token:{token.id}", "redrive", rows=rows))
         return rows
 
     try:
@@ -213,12 +224,18 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
         token = await authorize(request, operation.scope, name)
         params = await read_json(request)
         config = request.app[CONFIG]
-        ctx = Context(request.app[SECRETS], retention_policy(config), f"token:{token.id}")
+        ctx = Context(
+            request.app[SECRETS],
+            retention_policy(config),
+            f"token:{token.id}",
+            request.app[TOKENS],
+            config.data_dir,
+        )
         store = request.app[STORE]
 
         def _run() -> Any:
             with connection(store) as backend:
-                return operation.run(backend, params, ctx)
+                return run_audited(backend, name, params, ctx)
 
         try:
             result = await asyncio.to_thread(_run)
@@ -230,6 +247,8 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
             raise error(503, operation.storage_failure(exc)) from None
         if name == "retention":
             request.app[METRICS].retention_ran(result)
+        if name in KEY_OPERATIONS:
+            reload_keys(request.app)
         if name in ("suppress", "unsuppress", "erase"):
             # Effective for the very next hit, not only at the next periodic reload.
             request.app[SUPPRESSED].subjects = await asyncio.to_thread(load_suppressed, request.app)
@@ -238,9 +257,34 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
     return handle
 
 
+def reload_keys(app: web.Application, *, tell_siblings: bool = True) -> None:
+    """Read keys.json again in this process; with workers, have the supervisor tell them all."""
+    secrets = app[SECRETS].reload()
+    app[ENRICHER].set_visitor_key(secrets.visitor_key)
+    log.info(
+        "keys reloaded: e-mail token keys %s, current %s",
+        ",".join(sorted(secrets.tokens.keys)),
+        secrets.tokens.current,
+    )
+    if tell_siblings and os.environ.get(WORKER_ENV) is not None:
+        os.kill(os.getppid(), signal.SIGHUP)
+
+
+async def keys_reload(request: web.Request) -> web.Response:
+    """POST /admin/keys/reload: use keys.json as it is now, without a restart."""
+    token = await authorize(request, "admin", "keys-reload")
+    try:
+        reload_keys(request.app)
+    except ValueError as exc:
+        raise error(409, f"keys.json was not reloaded: {exc}") from None
+    await write_audit(request, audit.AuditEntry(f"token:{token.id}", "keys:reload"))
+    return json_response({"reloaded": True, "current": request.app[SECRETS].tokens.current})
+
+
 def add_routes(app: web.Application) -> None:
     """Register the admin API's routes."""
     app.router.add_post("/admin/sql", sql)
+    app.router.add_post("/admin/keys/reload", keys_reload)
     app.router.add_post("/admin/ingest", ingest)
     app.router.add_post("/admin/spool/redrive", spool_redrive)
     for name, path in PATHS.items():

@@ -12,6 +12,8 @@ from ashiato.collector.auth import TokenStore
 from ashiato.collector.config import Config
 
 SERVER_FILE = "server.json"
+# Long enough for an erasure that waits for its rows to leave the disk (120 s by default).
+ADMIN_TIMEOUT = 300.0
 
 
 class CommandError(Exception):
@@ -56,7 +58,7 @@ def call_admin_api(
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=ADMIN_TIMEOUT) as response:  # noqa: S310
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -66,3 +68,10 @@ def call_admin_api(
         raise CommandError(f"server refused ({exc.code}): {message}") from None
     except urllib.error.URLError as exc:
         raise CommandError(f"cannot reach the server at {url}: {exc.reason}") from None
+    except TimeoutError:
+        raise CommandError(
+            f"the server at {url} did not answer within {ADMIN_TIMEOUT:.0f} s; "
+            "the request may still finish there (see `ashiato audit`)"
+        ) from None
+    except OSError as exc:
+        raise CommandError(f"lost the connection to the server at {url}: {exc}") from None

@@ -23,6 +23,7 @@ from ashiato.collector import admin, collect
 from ashiato.collector.appkeys import (
     BATCHER,
     CONFIG,
+    CORS,
     ENRICHER,
     METRICS,
     RDNS,
@@ -34,11 +35,13 @@ from ashiato.collector.appkeys import (
 from ashiato.collector.auth import TokenStore
 from ashiato.collector.background import background_ctx
 from ashiato.collector.batching import TurnBatcher
-from ashiato.collector.config import Config
+from ashiato.collector.config import WORKER_ENV, Config
+from ashiato.collector.cors import CorsPolicy
 from ashiato.collector.listener import guard_middleware
+from ashiato.collector.malformed import MAX_FIELD_SIZE, ServerLog, parser_url_limit, url_limit
 from ashiato.collector.metrics import Metrics
 from ashiato.collector.rdns import ReverseDNS
-from ashiato.collector.secrets import load_secrets
+from ashiato.collector.secrets import LiveSecrets
 from ashiato.collector.syslog_server import syslog_ctx
 from ashiato.storage.backend import Store, connection
 from ashiato.storage.cluster import ClusterStore
@@ -73,7 +76,7 @@ def _migrate_one(store: Store, layout: Layout) -> None:
 
 def spool_directory(config: Config) -> Path:
     """This process's spool: one directory per worker, so workers never share segments."""
-    return config.data_dir / "spool" / f"worker-{os.environ.get('ASHIATO_WORKER', '0')}"
+    return config.data_dir / "spool" / f"worker-{os.environ.get(WORKER_ENV, '0')}"
 
 
 def open_spool(config: Config, directory: Path | None = None) -> Spool:
@@ -138,10 +141,19 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     if starting is not None:
         starting.cancel()
+    waiting = writer.depth
+    if waiting:
+        log.info(
+            "stopping: inserting %d spooled rows (up to %gs)", waiting, config.storage.drain_seconds
+        )
     left = await asyncio.to_thread(writer.stop, config.storage.drain_seconds)
     spool.close()
-    if left:
-        log.warning("%d spooled rows left for the next start", left)
+    log.info(
+        "stopped: %d rows stored since start, %d drained at shutdown; %s",
+        metrics.stored_rows,
+        max(0, waiting - left),
+        f"{left} rows left in the spool for the next start" if left else "the spool is empty",
+    )
 
 
 def build_enricher(config: Config, visitor_key: bytes) -> Enricher:
@@ -168,7 +180,7 @@ def build_enricher(config: Config, visitor_key: bytes) -> Enricher:
 async def _enrichment_ctx(app: web.Application) -> AsyncIterator[None]:
     """Load keys and open the enrichment readers; close them on shutdown."""
     config = app[CONFIG]
-    app[SECRETS] = await asyncio.to_thread(load_secrets, config.data_dir)
+    app[SECRETS] = await asyncio.to_thread(LiveSecrets, config.data_dir)
     enricher = await asyncio.to_thread(build_enricher, config, app[SECRETS].visitor_key)
     app[ENRICHER] = enricher
     rdns = ReverseDNS() if config.collection.reverse_dns else None
@@ -222,24 +234,31 @@ async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
 
 
-def handler_args(config: Config) -> dict[str, Any]:
-    """aiohttp's per-connection parser limits, shared by the app and the guarded listener."""
-    return {"max_line_size": config.server.max_url_length, "max_field_size": 8190}
+def handler_args(config: Config, metrics: Metrics) -> dict[str, Any]:
+    """aiohttp's per-connection parser limits and error log, shared by the app and the
+    guarded listener."""
+    return {
+        "max_line_size": parser_url_limit(config.server.max_url_length),
+        "max_field_size": MAX_FIELD_SIZE,
+        "logger": ServerLog(metrics.rejected),
+    }
 
 
 def create_app(
     config: Config, *, store: Store, registry: CollectorRegistry | None = None
 ) -> web.Application:
     """Build the collector application around `store`, reporting into `registry`."""
+    metrics = Metrics(registry if registry is not None else CollectorRegistry())
     app = web.Application(
         # Admin uploads (log chunks) may be large; public endpoints enforce their own limits.
         client_max_size=16 << 20,
-        handler_args=handler_args(config),
-        middlewares=[guard_middleware],
+        handler_args=handler_args(config, metrics),
+        middlewares=[guard_middleware, url_limit],
     )
     app[CONFIG] = config
     app[STORE] = store
-    app[METRICS] = Metrics(registry if registry is not None else CollectorRegistry())
+    app[METRICS] = metrics
+    app[CORS] = CorsPolicy.from_config(config.collection)
     app[TOKENS] = TokenStore(config.data_dir)
     app.cleanup_ctx.append(_enrichment_ctx)
     app.cleanup_ctx.append(_storage_ctx)

@@ -12,9 +12,10 @@ if TYPE_CHECKING:
     from ashiato.collector.background import Suppressed
     from ashiato.collector.batching import TurnBatcher
     from ashiato.collector.config import Config
+    from ashiato.collector.cors import CorsPolicy
     from ashiato.collector.metrics import Metrics
     from ashiato.collector.rdns import ReverseDNS
-    from ashiato.collector.secrets import Secrets
+    from ashiato.collector.secrets import LiveSecrets
     from ashiato.storage.backend import Store
     from ashiato.storage.writer import BatchWriter
 
@@ -24,7 +25,8 @@ WRITER: web.AppKey[BatchWriter] = web.AppKey("writer")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 TOKENS: web.AppKey[TokenStore] = web.AppKey("tokens")
 ENRICHER: web.AppKey[Enricher] = web.AppKey("enricher")
-SECRETS: web.AppKey[Secrets] = web.AppKey("secrets")
+SECRETS: web.AppKey[LiveSecrets] = web.AppKey("secrets")
 RDNS: web.AppKey[ReverseDNS | None] = web.AppKey("rdns")
 SUPPRESSED: web.AppKey[Suppressed] = web.AppKey("suppressed")
 BATCHER: web.AppKey[TurnBatcher] = web.AppKey("batcher")
+CORS: web.AppKey[CorsPolicy] = web.AppKey("cors")

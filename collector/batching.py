@@ -1,19 +1,18 @@
-"""Gather the rows of all requests handled in one event-loop turn into one spool append.
+"""Gather the records of all requests handled in one event-loop turn into one spool append.
 
 Under load many requests finish their work in the same turn of the loop. Appending their rows
-together costs one encode pass and one write instead of one per hit, and each request still
-gets its answer only after its rows are in the spool.
+together costs one write instead of one per hit, and each request still gets its answer only
+after its rows are in the spool. Each request encodes its own rows (`BatchWriter.encode`) before
+they join, so the shared append only frames bytes known to be good: one visitor's bad input is
+refused on its own request and cannot fail the others' append.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from ashiato.storage.writer import BatchWriter
-
-Row = Mapping[str, Any]
 
 
 class TurnBatcher:
@@ -21,14 +20,14 @@ class TurnBatcher:
 
     def __init__(self, writer: BatchWriter) -> None:
         self._writer = writer
-        self._pending: list[tuple[Sequence[Row], asyncio.Future[bool]]] = []
+        self._pending: list[tuple[Sequence[bytes], asyncio.Future[bool]]] = []
         self._scheduled = False
 
-    def submit(self, rows: Sequence[Row]) -> asyncio.Future[bool]:
-        """A future that is True once `rows` are spooled, False when they were refused."""
+    def submit(self, records: Sequence[bytes]) -> asyncio.Future[bool]:
+        """A future that is True once `records` are spooled, False when they were refused."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
-        self._pending.append((rows, future))
+        self._pending.append((records, future))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._append)
@@ -36,8 +35,8 @@ class TurnBatcher:
 
     def _append(self) -> None:
         pending, self._pending, self._scheduled = self._pending, [], False
-        rows = [row for batch, _ in pending for row in batch]
-        accepted = self._writer.submit(rows)
+        records = [record for batch, _ in pending for record in batch]
+        accepted = self._writer.submit_records(records)
         for _, future in pending:
             if not future.done():
                 future.set_result(accepted)

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import os
+import signal
 import sys
 import time
 import urllib.error
@@ -14,38 +15,65 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ashiato import __version__
 from ashiato.beacon.errors import BeaconError, InvalidToken
 from ashiato.beacon.tokens import EmailToken, recipient_pseudonym, sign_token
 from ashiato.collector import logsafety, privacy_cli, spool_cli
-from ashiato.collector.adminclient import CommandError, call_admin_api
-from ashiato.collector.auth import SCOPES, TokenStore
-from ashiato.collector.config import Config, ConfigError, load_config, store_for
-from ashiato.collector.secrets import load_secrets, retire_visitor_key, rotate_token_key
+from ashiato.collector.adminclient import SERVER_FILE, CommandError, call_admin_api
+from ashiato.collector.auth import SCOPES
+from ashiato.collector.config import WORKER_ENV, Config, ConfigError, load_config, store_for
+from ashiato.collector.secrets import load_secrets
 from ashiato.collector.settings import SETTINGS
-from ashiato.storage import audit
+from ashiato.collector.sqlquery import run_query
 from ashiato.storage.backend import QueryResult, connection
 from ashiato.storage.errors import StorageError, StoreInUse
 
 
-def _settings_parser() -> argparse.ArgumentParser:
-    """Flags for every setting, shared by all subcommands."""
-    parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("settings (also ASHIATO_* variables or the config file)")
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the usage of a command is its --help, not the error."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the error in one line, with where to read more, and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# Settings every command shows in its --help; `serve --help` shows them all. Every command
+# accepts every setting, since any of them may change where the store is.
+_WHERE = ("data_dir", "clickhouse_url", "database", "cluster")
+
+
+def _add_settings(parent: argparse.ArgumentParser, *, everything: bool) -> None:
+    """Flags for every setting; all listed in help when `everything`, else only `_WHERE`."""
+    title = "settings (also ASHIATO_* variables or the config file)"
+    if not everything:
+        title = "where the data is (every setting of `ashiato serve --help` is accepted too)"
+    group = parent.add_argument_group(title)
     group.add_argument("--config", metavar="FILE", help="TOML config file (ASHIATO_CONFIG)")
     for setting in SETTINGS:
         metavar = "LIST" if setting.kind == "list" else setting.name.upper()
         default = ",".join(setting.default) if setting.kind == "list" else setting.default
+        shown = everything or setting.name in _WHERE
         group.add_argument(
             setting.flag,
             dest=f"setting_{setting.name}",
             metavar=metavar,
             default=None,
-            help=f"{setting.help} [{setting.env}; default: {default}]",
+            help=f"{setting.help} [{setting.env}; default: {default}]"
+            if shown
+            else argparse.SUPPRESS,
         )
-    return parent
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every runnable (sub)command below `parser`, depth first."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                found.extend(_commands(child) or [child])
+    return found
 
 
 def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
@@ -74,9 +102,9 @@ def cmd_serve(args: argparse.Namespace, config: Config, argv: Sequence[str]) -> 
 
     store = store_for(config)
     try:
-        if config.server.workers > 1 and os.environ.get(serving.WORKER_ENV) is None:
+        if config.server.workers > 1 and os.environ.get(WORKER_ENV) is None:
             return serving.run_supervisor(config, store, argv)
-        if os.environ.get(serving.WORKER_ENV) is not None:
+        if os.environ.get(WORKER_ENV) is not None:
             try:
                 serving.run_worker(config, store)
             finally:
@@ -94,7 +122,14 @@ def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
     """Create the database and apply pending migrations."""
     from ashiato.collector.app import prepare_storage
 
-    store = store_for(config)
+    try:
+        store = store_for(config)
+    except StoreInUse:
+        print(
+            f"nothing to do: a running ashiato server holds {config.data_dir} and migrated it "
+            "when it started; a newer release migrates when it is started",
+        )
+        return 0
     try:
         prepare_storage(store)
         with connection(store) as backend:
@@ -120,9 +155,12 @@ def _cell(value: Any) -> str:
 
 
 def print_result(result: QueryResult, fmt: str, out: Any = None) -> None:
-    """Print rows as TSV with a header, or as JSON lines."""
+    """Print rows as TSV with a header, as one JSON array (json), or as JSON lines (jsonl)."""
     out = out or sys.stdout
     if fmt == "json":
+        out.write(json.dumps(result.dicts(), ensure_ascii=False, default=_json_default) + "\n")
+        return
+    if fmt == "jsonl":
         for row in result.dicts():
             out.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
         return
@@ -138,11 +176,13 @@ def _json_default(value: Any) -> Any:
 
 
 def cmd_sql(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
-    """Run one read-only query against the configured store."""
+    """Run one read-only query against the configured store, audited as through the API."""
     try:
         store = store_for(config)
     except StoreInUse:
-        body = call_admin_api(config, env, "/admin/sql", {"query": args.query})
+        body = call_admin_api(
+            config, env, "/admin/sql", {"query": args.query, "reason": args.reason or ""}
+        )
         result = QueryResult(tuple(body["columns"]), tuple(body["types"]), body["rows"])
     else:
         try:
@@ -152,13 +192,12 @@ def cmd_sql(args: argparse.Namespace, config: Config, env: Mapping[str, str]) ->
 
                 prepare_storage(store)
             with connection(store) as backend:
-                result = backend.query(args.query, read_only=True)
-                # The same trail as through the admin API: a query may read personal data.
-                audit.record(
+                result = run_query(
                     backend,
-                    audit.AuditEntry(
-                        f"cli:{getpass.getuser()}", "sql", rows=len(result.rows), detail=args.query
-                    ),
+                    args.query,
+                    config.storage.query_limits,
+                    f"cli:{getpass.getuser()}",
+                    args.reason or "",
                 )
         finally:
             store.close()
@@ -169,18 +208,31 @@ def cmd_sql(args: argparse.Namespace, config: Config, env: Mapping[str, str]) ->
 # --- admin-token ------------------------------------------------------------------------------
 
 
-def cmd_admin_token(args: argparse.Namespace, config: Config) -> int:
-    """Create an admin API token and print it once."""
-    scopes = tuple(s.strip() for s in args.scope.split(",") if s.strip())
-    try:
-        plaintext, record = TokenStore(config.data_dir).create(scopes, args.label or "")
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    print(plaintext)
-    print(
-        f"token {record.id} with scopes {','.join(record.scopes)}; it is shown only this once",
-        file=sys.stderr,
+def cmd_admin_token(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
+    """Create, list or revoke admin API tokens; each is audited."""
+    if args.action == "create":
+        scopes = [s.strip() for s in args.scope.split(",") if s.strip()]
+        made = privacy_cli.run_operation(
+            config, env, "create_token", {"scopes": scopes, "label": args.label or ""}
+        )
+        print(made["token"])
+        print(
+            f"token {made['id']} with scopes {','.join(made['scopes'])}; "
+            "it is shown only this once",
+            file=sys.stderr,
+        )
+        return 0
+    if args.action == "list":
+        for token in privacy_cli.run_operation(config, env, "tokens", {}):
+            print(
+                f"{token['id']}  {token['label'] or '-'}  {','.join(token['scopes'])}  "
+                f"created {token['created']}  last used {token['last_used'] or 'never'}"
+            )
+        return 0
+    revoked = privacy_cli.run_operation(
+        config, env, "revoke_token", {"id": args.id, "reason": args.reason or ""}
     )
+    print(f"revoked token {revoked['id']} ({revoked['label'] or 'no label'})", file=sys.stderr)
     return 0
 
 
@@ -195,18 +247,31 @@ def cmd_ingest_log(args: argparse.Namespace, config: Config, env: Mapping[str, s
     for path in paths:
         if not args.follow:
             ingest_cli.open_lines(path).close()  # fail before any work on a bad path
+    if not args.site:
+        print(
+            "ashiato: warning: no --site given; each line's site is its Host, when the log "
+            "format records one ($host), and empty otherwise",
+            file=sys.stderr,
+        )
     sink = ingest_cli.make_sink(config, env, args)
     try:
         if args.follow:
             print(f"following {len(paths)} file(s); Ctrl-C to stop", file=sys.stderr)
-            ingest_cli.follow_files(sink, paths, config.data_dir / "follow")
-            return 0
-        counts = ingest_cli.ingest_files(sink, paths, progress=sys.stderr.isatty())
+            # systemd stops with SIGTERM: end the same orderly way as Ctrl-C.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            counts = ingest_cli.follow_files(sink, paths, config.data_dir / "follow")
+        else:
+            counts = ingest_cli.ingest_files(sink, paths, progress=sys.stderr.isatty())
     finally:
         left = sink.close()
         if left:
             print(left, file=sys.stderr)
+    if args.follow:
+        print("stopped following; lines of this run:", file=sys.stderr)
     print(ingest_cli.summary(counts))
+    if counts.read and not counts.stored and not counts.skipped:
+        print("ashiato: error: no line was stored (see the rejections above)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -241,19 +306,52 @@ def cmd_token(args: argparse.Namespace, config: Config) -> int:
 # --- keys -----------------------------------------------------------------------------------
 
 
-def cmd_keys(args: argparse.Namespace, config: Config) -> int:
-    """Rotate the e-mail token key, or retire the visitor pseudonym key."""
+def cmd_keys(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
+    """Rotate the e-mail token key, or retire the visitor pseudonym key; both are audited."""
+    reason = {"reason": args.reason or ""}
     if args.action == "rotate-tokens":
-        key_id = rotate_token_key(config.data_dir)
-        print(f"new e-mail tokens are signed with key {key_id}; links already sent keep working")
+        done = privacy_cli.run_operation(config, env, "rotate_token_key", reason)
+        print(
+            f"new e-mail tokens are signed with key {done['key_id']}; "
+            "links already sent keep working"
+        )
     else:
-        retire_visitor_key(config.data_dir)
+        if not args.yes and not _confirmed(
+            "Retiring the visitor key makes every stored visitor id unlinkable, for good. "
+            "Type 'retire' to go on: "
+        ):
+            raise CommandError("not retired (pass --yes to skip this question)")
+        privacy_cli.run_operation(config, env, "retire_visitor_key", {**reason, "confirm": True})
         print(
             "the visitor key is replaced and the old one is gone: stored visitor ids can no "
             "longer be linked to any browser"
         )
-    print(f"restart every collector, and copy {config.data_dir / 'keys.json'} to each of them")
+    _tell_server_to_reload(config, env)
+    print(
+        f"copy {config.data_dir / 'keys.json'} to every other collector of this deployment and "
+        "reload them (systemctl reload ashiato, or kill -HUP)"
+    )
     return 0
+
+
+def _confirmed(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    return input(question).strip() == "retire"
+
+
+def _tell_server_to_reload(config: Config, env: Mapping[str, str]) -> None:
+    """A server running on this data directory reads keys.json again (no restart needed)."""
+    if not (config.data_dir / SERVER_FILE).exists():
+        return
+    try:
+        call_admin_api(config, env, "/admin/keys/reload", {})
+    except CommandError as exc:
+        print(
+            f"ashiato: warning: the running server did not reload its keys: {exc}", file=sys.stderr
+        )
+        return
+    print("the running server now uses the new keys", file=sys.stderr)
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -261,17 +359,27 @@ def cmd_keys(args: argparse.Namespace, config: Config) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    common = _settings_parser()
-    parser = argparse.ArgumentParser(
-        prog="ashiato", description="Access-log and tracking telemetry collector."
-    )
+    # Settings are added to every command last, so its own options come first in its --help.
+    common = _Parser(add_help=False)
+    parser = _Parser(prog="ashiato", description="Access-log and tracking telemetry collector.")
     parser.add_argument("--version", action="version", version=f"ashiato {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("serve", parents=[common], help="run the collector")
+    sub.add_parser("serve", help="run the collector")
     sub.add_parser("migrate", parents=[common], help="create or upgrade the schema")
-    sql = sub.add_parser("sql", parents=[common], help="run a read-only query")
-    sql.add_argument("query", help="one SELECT, SHOW or DESCRIBE statement")
-    sql.add_argument("--format", choices=("tsv", "json"), default="tsv")
+    sql = sub.add_parser("sql", parents=[common], help="run a read-only query (audited)")
+    sql.add_argument(
+        "query",
+        help="one SELECT, SHOW TABLES, DESCRIBE, EXISTS, SHOW CREATE TABLE or EXPLAIN statement "
+        "over ashiato's own tables; no FORMAT, SETTINGS or INTO OUTFILE",
+    )
+    sql.add_argument(
+        "--format",
+        choices=("tsv", "json", "jsonl"),
+        default="tsv",
+        help="tsv with a header (default), json: one array of objects ([] when empty), "
+        "jsonl: one object a line",
+    )
+    sql.add_argument("--reason", help="why (kept in the audit trail)")
     token = sub.add_parser("admin-token", help="manage admin API tokens")
     token_sub = token.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = token_sub.add_parser("create", parents=[common], help="create a token")
@@ -279,6 +387,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--scope", required=True, help=f"comma-separated scopes: {', '.join(SCOPES)}"
     )
     create.add_argument("--label", help="what the token is for")
+    token_sub.add_parser(
+        "list", parents=[common], help="every token: id, label, scopes, created, last used"
+    )
+    revoke = token_sub.add_parser(
+        "revoke", parents=[common], help="revoke a token; servers refuse it at once"
+    )
+    revoke.add_argument("id", help="the token's id (first column of admin-token list)")
+    revoke.add_argument("--reason", help="why, for the audit trail")
     privacy_cli.add_parsers(sub, common)
     spool = sub.add_parser("spool", help="inspect the spool and re-drive dead letters")
     spool_sub = spool.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -287,16 +403,19 @@ def build_parser() -> argparse.ArgumentParser:
     spool_sub.add_parser("redrive", parents=[common], help="insert dead letters again")
     keys = sub.add_parser("keys", help="rotate or retire the keys in keys.json")
     keys_sub = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
-    keys_sub.add_parser(
+    rotate = keys_sub.add_parser(
         "rotate-tokens",
         parents=[common],
         help="sign new e-mail tokens with a new key (old ones still verify)",
     )
-    keys_sub.add_parser(
+    retire = keys_sub.add_parser(
         "retire-visitor-key",
         parents=[common],
         help="replace the visitor pseudonym key so old visitor ids are unlinkable",
     )
+    retire.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    for key_parser in (rotate, retire):
+        key_parser.add_argument("--reason", help="why, for the audit trail")
     ingest = sub.add_parser(
         "ingest-log", parents=[common], help="read web-server access logs into the store"
     )
@@ -329,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
         kind_parser.add_argument("--base-url", help="public base URL (default: public_url)")
         if kind == "click":
             kind_parser.add_argument("--url", required=True, help="target URL (http or https)")
+    for command in _commands(parser):
+        _add_settings(command, everything=command.prog == "ashiato serve")
     return parser
 
 
@@ -346,9 +467,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             ),
             "migrate": lambda: cmd_migrate(args, config),
             "sql": lambda: cmd_sql(args, config, env),
-            "admin-token": lambda: cmd_admin_token(args, config),
+            "admin-token": lambda: cmd_admin_token(args, config, env),
             "token": lambda: cmd_token(args, config),
-            "keys": lambda: cmd_keys(args, config),
+            "keys": lambda: cmd_keys(args, config, env),
             "ingest-log": lambda: cmd_ingest_log(args, config, env),
             "spool": lambda: spool_cli.run(args, config, env),
             **{

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-from importlib import resources
-
 from aiohttp import web
 
 from ashiato.beacon.errors import InvalidInput
 from ashiato.beacon.payload import BeaconEvent, event_name, parse_body, screen_size
 from ashiato.beacon.pipeline import Hit
 from ashiato.collector import consent_api, mail
+from ashiato.collector.cors import allow_origin
 from ashiato.collector.hits import (
     MAX_BEACON_BYTES,
-    allow_origin,
     gif,
     read_limited,
     record,
@@ -23,12 +20,7 @@ from ashiato.collector.hits import (
     set_cookies,
     site_allowed,
 )
-
-
-@functools.cache
-def _tracker_script() -> bytes:
-    """The tracker, read from the package once rather than on every request."""
-    return resources.files("ashiato.collector").joinpath("static/t.js").read_bytes()
+from ashiato.collector.tracker import load_tracker, tracker_handler
 
 
 async def pixel(request: web.Request) -> web.Response:
@@ -56,7 +48,11 @@ async def pixel(request: web.Request) -> web.Response:
         screen=screen_size(query.get("sw"), query.get("sh")),
         consent=query.get("c"),
     )
-    accepted, visitor = await record(request, hit)
+    try:
+        accepted, visitor = await record(request, hit)
+    except InvalidInput as exc:
+        reject(request, exc.reason)
+        return response
     if accepted:
         set_cookies(request, response, visitor)
     return response
@@ -68,7 +64,7 @@ async def beacon(request: web.Request) -> web.Response:
     try:
         events = parse_body(body)
     except InvalidInput as exc:
-        reject(request, "bad_body")
+        reject(request, exc.reason)
         raise web.HTTPBadRequest(text=str(exc)) from None
     response = web.Response(status=204)
     for item in events:
@@ -77,7 +73,12 @@ async def beacon(request: web.Request) -> web.Response:
             raise web.HTTPBadRequest(text=f"unknown site {item.site[:64]!r}")
     # The whole batch is accepted or refused together, so a client retrying after a 503 never
     # stores an event twice, and a refusal is counted once per event.
-    accepted, visitor = await record_many(request, [_beacon_hit(request, item) for item in events])
+    hits = [_beacon_hit(request, item) for item in events]
+    try:
+        accepted, visitor = await record_many(request, hits)
+    except InvalidInput as exc:
+        reject(request, exc.reason)
+        raise web.HTTPBadRequest(text=str(exc)) from None
     if not accepted:
         raise web.HTTPServiceUnavailable(
             text="collector is overloaded; retry later", headers={"Retry-After": "30"}
@@ -103,23 +104,13 @@ def _beacon_hit(request: web.Request, item: BeaconEvent) -> Hit:
     )
 
 
-async def tracker(request: web.Request) -> web.Response:
-    """GET /t.js: the tracker script, cacheable."""
-    return web.Response(
-        body=_tracker_script(),
-        headers={
-            "Content-Type": "application/javascript; charset=utf-8",
-            "Cache-Control": "public, max-age=3600",
-        },
-    )
-
-
 def add_routes(app: web.Application) -> None:
     """Register every collection endpoint: page, e-mail and consent."""
-    app.router.add_get("/b.gif", pixel)
+    # Named so the URL limit can tell the routes that must answer the GIF (hits.GIF_ROUTES).
+    app.router.add_get("/b.gif", pixel, name="pixel")
     app.router.add_post("/b", beacon)
-    app.router.add_get("/t.js", tracker)
-    app.router.add_get("/o/{token}.gif", mail.email_open)
+    app.router.add_get("/t.js", tracker_handler(load_tracker()))
+    app.router.add_get("/o/{token}.gif", mail.email_open, name="email_open")
     app.router.add_get("/c/{token}", mail.email_click)
     app.router.add_get("/u/{token}", mail.email_optout_page)
     app.router.add_post("/u/{token}", mail.email_optout)

@@ -25,10 +25,15 @@ from ashiato.beacon.vocabulary import (
 )
 from ashiato.collector.settings import BY_NAME, SECTIONS, SETTINGS, Setting
 from ashiato.storage.backend import Store, open_store
+from ashiato.storage.limits import QueryLimits
 
 
 class ConfigError(Exception):
     """A configuration key is missing, unknown or malformed; the message names it."""
+
+
+# Set in the worker processes `serve --workers N` starts; its value is the worker index.
+WORKER_ENV = "ASHIATO_WORKER"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,20 @@ class StorageConfig:
     fsync: FsyncPolicy
     fsync_interval_ms: int
     drain_seconds: float
+    sql_timeout_seconds: int
+    sql_max_memory_mb: int
+    sql_max_rows: int
+    sql_max_result_mb: int
+
+    @property
+    def query_limits(self) -> QueryLimits:
+        """The limits every query a person sends runs under."""
+        return QueryLimits(
+            timeout_seconds=self.sql_timeout_seconds,
+            max_memory_bytes=self.sql_max_memory_mb << 20,
+            max_rows=self.sql_max_rows,
+            max_result_bytes=self.sql_max_result_mb << 20,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +109,7 @@ class CollectionConfig:
 
     sites: tuple[str, ...]
     own_hosts: tuple[str, ...]
+    cors_allow_http: bool
     trusted_proxies: tuple[str, ...]
     forwarded_header: str
     geoip_city_db: str
@@ -268,6 +288,10 @@ def _validate(config: Config) -> None:
         "spool_max_mb",
         "spool_segment_mb",
         "fsync_interval_ms",
+        "sql_timeout_seconds",
+        "sql_max_memory_mb",
+        "sql_max_rows",
+        "sql_max_result_mb",
     ):
         if getattr(config.storage, name) < 1:
             raise ConfigError(f"{name}: must be at least 1")

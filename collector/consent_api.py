@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
+from ashiato.beacon import strictjson
 from ashiato.beacon.consent import cookie_value
+from ashiato.beacon.errors import InvalidInput
 from ashiato.collector.appkeys import CONFIG, ENRICHER
+from ashiato.collector.cors import allow_origin
 from ashiato.collector.hits import (
     CONSENT_COOKIE,
     VISITOR_COOKIE,
-    allow_origin,
     read_limited,
     record,
     reject,
@@ -45,10 +46,12 @@ async def consent_post(request: web.Request) -> web.Response:
     value: Any = request.query.get("c")
     if value is None:
         try:
-            doc = json.loads(body.decode("utf-8")) if body.strip() else {}
-        except (UnicodeDecodeError, ValueError):
-            reject(request, "bad_body")
-            raise web.HTTPBadRequest(text='body must be JSON like {"c": "statistics"}') from None
+            doc = strictjson.loads(body) if body.strip() else {}
+        except InvalidInput as exc:
+            reject(request, exc.reason)
+            raise web.HTTPBadRequest(
+                text=f'body must be JSON like {{"c": "statistics"}}: {exc}'
+            ) from None
         value = doc.get("c") if isinstance(doc, dict) else None
     if not isinstance(value, str):
         reject(request, "bad_body")
@@ -57,7 +60,11 @@ async def consent_post(request: web.Request) -> web.Response:
     hit = request_hit(request, kind="consent", source="consent", consent=value, site=site)
     decision = request.app[ENRICHER].decide(hit)
     hit = replace(hit, name="grant" if len(decision.purposes) > 1 else "withdraw")
-    accepted, visitor = await record(request, hit, decision)
+    try:
+        accepted, visitor = await record(request, hit, decision)
+    except InvalidInput as exc:
+        reject(request, exc.reason)
+        raise web.HTTPBadRequest(text=str(exc)) from None
     if not accepted:
         raise web.HTTPServiceUnavailable(text="retry later", headers={"Retry-After": "30"})
     response = web.json_response({"purposes": list(decision.purposes), "signal": decision.signal})

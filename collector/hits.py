@@ -1,29 +1,47 @@
 """What every collection endpoint shares: reading a hit from a request, recording it,
-cookies, limits and CORS. Handlers stay thin: read the request, call these, answer."""
+cookies and limits. Handlers stay thin: read the request, call these, answer."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import replace
-from importlib import resources
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from ashiato.beacon.consent import ConsentDecision
+from ashiato.beacon.errors import InvalidInput
 from ashiato.beacon.gif import TRANSPARENT_GIF
-from ashiato.beacon.pipeline import Hit, visitor_pseudonym
-from ashiato.collector.appkeys import BATCHER, CONFIG, ENRICHER, METRICS, RDNS, SECRETS, SUPPRESSED
+from ashiato.beacon.pipeline import Hit, checked_hit, visitor_pseudonym
+from ashiato.collector.appkeys import (
+    BATCHER,
+    CONFIG,
+    ENRICHER,
+    METRICS,
+    RDNS,
+    SECRETS,
+    SUPPRESSED,
+    WRITER,
+)
+from ashiato.storage.errors import UnstorableRow
 
 MAX_BEACON_BYTES = 64 * 1024
 CONSENT_COOKIE = "ashiato_consent"
 VISITOR_COOKIE = "ashiato_vid"
+# Routes that answer the GIF whatever happens, so no page or e-mail shows a broken image.
+GIF_ROUTES = frozenset({"pixel", "email_open"})
 _GIF_HEADERS = {
     "Content-Type": "image/gif",
     "Cache-Control": "no-store, max-age=0",
 }
-_TRACKER = resources.files("ashiato.collector").joinpath("static/t.js")
+# The visitor cookies this collector sets are URL-safe base64; any other value (control
+# characters, undecodable bytes, a huge value) is treated as no cookie, and replaced.
+_VISITOR_COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def now_ms() -> int:
@@ -48,14 +66,29 @@ def request_hit(request: web.Request, **values: Any) -> Hit:
         user_agent=headers.get("User-Agent", ""),
         accept_language=headers.get("Accept-Language", ""),
         # Only the header the trusted proxies set counts; a client could send the other one.
-        x_forwarded_for=headers.get("X-Forwarded-For") if rfc7239 is False else None,
-        forwarded=headers.get("Forwarded") if rfc7239 else None,
+        x_forwarded_for=_all_lines(headers, "X-Forwarded-For") if rfc7239 is False else None,
+        forwarded=_all_lines(headers, "Forwarded") if rfc7239 else None,
         gpc=headers.get("Sec-GPC", "").strip() == "1",
         dnt=headers.get("DNT", "").strip() == "1",
         consent=explicit,
-        visitor_cookie=cookies.get(VISITOR_COOKIE, ""),
+        visitor_cookie=_visitor_cookie(cookies),
         **values,
     )
+
+
+def _all_lines(headers: CIMultiDictProxy[str], name: str) -> str | None:
+    """Every line of header `name`, in order, as one list; None when there is none.
+
+    A proxy may append its own line instead of extending the client's: reading only the first
+    line would let the client choose the address that is stored.
+    """
+    lines = headers.getall(name, ())
+    return ", ".join(lines) if lines else None
+
+
+def _visitor_cookie(cookies: Mapping[str, str]) -> str:
+    value = cookies.get(VISITOR_COOKIE, "")
+    return value if _VISITOR_COOKIE_VALUE.fullmatch(value) else ""
 
 
 def site_allowed(request: web.Request, site: str) -> bool:
@@ -73,16 +106,24 @@ async def record(
 async def record_many(
     request: web.Request, hits: list[Hit], decision: ConsentDecision | None = None
 ) -> tuple[bool, str]:
-    """Enrich hits from one request and queue them together (all accepted, or none)."""
+    """Enrich hits from one request and queue them together (all accepted, or none).
+
+    Each hit is checked and encoded to its spool record here, on its own, before it joins the
+    append it shares with other requests. A dirty or unencodable hit raises InvalidInput (for
+    the caller to count and answer): nothing of this request is queued, and nobody else's hits
+    are affected.
+    """
     enricher = request.app[ENRICHER]
     metrics = request.app[METRICS]
     suppressed = request.app[SUPPRESSED].subjects
     rdns = request.app[RDNS]
+    writer = request.app[WRITER]
     started = time.perf_counter()
-    rows, kinds = [], []
+    records, kinds = [], []
     cookie = hits[0].visitor_cookie
     decided = decision
     for hit in hits:
+        hit = checked_hit(hit)
         decided = decision or enricher.decide(hit)
         if decided.allows("personalization") and not cookie:
             # The first hit of a browser that allows it: this id is its new cookie.
@@ -94,10 +135,13 @@ async def record_many(
         if rdns is not None and hit.host is None:
             hit = replace(hit, host=rdns.cached(enricher.client_ip(hit)))
         event = enricher.build(hit, decided).event
-        rows.append(event.to_row())
+        try:
+            records.append(writer.encode(event.to_row()))
+        except UnstorableRow as exc:
+            raise InvalidInput(f"the event cannot be stored: {exc}", "unencodable") from None
         kinds.append((hit.kind, event.retention_class))
     metrics.enrich_seconds.observe((time.perf_counter() - started) / len(hits))
-    accepted = await request.app[BATCHER].submit(rows)
+    accepted = await request.app[BATCHER].submit(records)
     for kind, retention in kinds:
         if accepted:
             metrics.hits.labels(kind, retention).inc()
@@ -140,29 +184,34 @@ def reject(request: web.Request, reason: str) -> None:
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
-    """The body, or 413 once it grows past `limit` (declared or streamed)."""
+    """The whole body, however many reads it arrives in; 413 once it grows past `limit`."""
     if request.content_length is not None and request.content_length > limit:
         reject(request, "too_large")
         raise web.HTTPRequestEntityTooLarge(
-            max_size=limit, actual_size=request.content_length, text="body larger than 64 KiB"
+            max_size=limit,
+            actual_size=request.content_length,
+            text=f"body larger than {limit} bytes",
         )
-    body = await request.content.read(limit + 1)
+    body = bytearray()
+    seconds = request.app[CONFIG].server.body_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            # One read returns what has arrived so far, maybe one TCP segment of several.
+            while len(body) <= limit:
+                chunk = await request.content.read(limit + 1 - len(body))
+                if not chunk:
+                    break
+                body += chunk
+    except TimeoutError:
+        reject(request, "body_timeout")
+        request.app[METRICS].connections_closed.labels("http", "body_timeout").inc()
+        # The rest of the body may still come: close rather than read on for keep-alive.
+        raise web.HTTPRequestTimeout(
+            text=f"the body did not arrive within {seconds:g} s", headers={"Connection": "close"}
+        ) from None
     if len(body) > limit:
         reject(request, "too_large")
         raise web.HTTPRequestEntityTooLarge(
-            max_size=limit, actual_size=len(body), text="body larger than 64 KiB"
+            max_size=limit, actual_size=len(body), text=f"body larger than {limit} bytes"
         )
-    return body
-
-
-def allow_origin(request: web.Request, response: web.StreamResponse) -> None:
-    """Let the tracked sites' pages read answers and keep cookies on cross-origin calls."""
-    origin = request.headers.get("Origin", "")
-    if not origin:
-        return
-    own = request.app[CONFIG].collection.own_hosts
-    host = origin.split("://", 1)[-1].split(":", 1)[0].lower()
-    if not own or host in own or host.removeprefix("www.") in own:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Credentials"] = "true"
-        response.headers["Vary"] = "Origin"
+    return bytes(body)

@@ -34,7 +34,7 @@ from ashiato.collector.follow import FollowedFile
 from ashiato.collector.ingest import IngestCounts, LogIngestor
 from ashiato.collector.secrets import load_secrets
 from ashiato.storage.backend import Store
-from ashiato.storage.errors import StoreInUse
+from ashiato.storage.errors import StoreInUse, UnstorableRow
 from ashiato.storage.spool import Spool, SpoolFull, SpoolInUse
 
 CHUNK_LINES = 5000
@@ -110,13 +110,20 @@ class LocalSink:
     ) -> IngestCounts:
         """Parse and spool; return once the rows are in the spool, waiting while it is full."""
         rows, counts = self._ingestor.rows(lines, first_line, label, origins)
-        while rows:
+        records = []
+        for row in rows:  # each on its own: one line that cannot be stored costs only itself
             try:
-                self._writer.append(rows)
+                records.append(self._writer.encode(row))
+            except UnstorableRow:
+                counts.stored -= 1
+                counts.rejected["unencodable"] += 1
+        while records:
+            try:
+                self._writer.append_records(records)
                 break
             except SpoolFull:
                 time.sleep(0.2)
-        if rows and self._sync:
+        if records and self._sync:
             self._writer.sync()
         return counts
 
@@ -265,17 +272,23 @@ def ingest_files(sink: Sink, paths: Sequence[Path], progress: bool) -> IngestCou
     return total
 
 
-def follow_files(sink: Sink, paths: Sequence[Path], state_dir: Path, poll: float = 0.5) -> None:
-    """Follow files until interrupted, committing checkpoints only after lines are accepted."""
+def follow_files(
+    sink: Sink, paths: Sequence[Path], state_dir: Path, poll: float = 0.5
+) -> IngestCounts:
+    """Follow files until interrupted (Ctrl-C or SIGTERM), committing checkpoints only after
+    lines are accepted; the counts of the whole run."""
     followed = [FollowedFile(path, state_dir) for path in paths]
+    total = IngestCounts()
     try:
         while True:
             for item in followed:
                 for chunk in item.poll():
                     if chunk.lines:
-                        sink.send(chunk.lines, 0, chunk.path.name, chunk.origins)
+                        total.add(sink.send(chunk.lines, 0, chunk.path.name, chunk.origins))
                     item.commit(chunk.checkpoint)
             time.sleep(poll)
+    except KeyboardInterrupt:
+        return total
     finally:
         for item in followed:
             item.close()

@@ -139,7 +139,7 @@ class Listener:
         shutdown_timeout: float,
         handler_args: dict[str, Any],
     ) -> None:
-        self._app = app
+        self.app = app
         self._limits = limits
         self._handler_args: dict[str, Any] = {
             # aiohttp's own idle timer stays as a backstop behind the guard's.
@@ -165,7 +165,7 @@ class Listener:
             raise
         manager = self._runner.server
         assert manager is not None
-        metrics = self._app[METRICS]
+        metrics = self.app[METRICS]
         guard = ConnectionGuard(
             self._limits, lambda reason: metrics.connections_closed.labels("http", reason).inc()
         )

@@ -6,7 +6,7 @@ import time
 
 from aiohttp import web
 
-from ashiato.beacon.errors import InvalidToken
+from ashiato.beacon.errors import InvalidInput, InvalidToken
 from ashiato.beacon.tokens import EmailToken, verify_token
 from ashiato.collector.appkeys import SECRETS
 from ashiato.collector.hits import (
@@ -40,7 +40,10 @@ async def email_open(request: web.Request) -> web.Response:
         campaign=token.campaign,
         recipient=token.recipient,
     )
-    await record(request, hit)
+    try:
+        await record(request, hit)
+    except InvalidInput as exc:
+        reject(request, exc.reason)
     return gif()
 
 
@@ -58,7 +61,11 @@ async def email_click(request: web.Request) -> web.Response:
         target_url=token.url,
         url=token.url,
     )
-    await record(request, hit)
+    try:
+        await record(request, hit)
+    except InvalidInput as exc:
+        # Not stored, but the recipient still gets where the signed link leads.
+        reject(request, exc.reason)
     raise web.HTTPFound(token.url, headers={"Cache-Control": "no-store"})
 
 
@@ -101,7 +108,11 @@ async def email_optout(request: web.Request) -> web.Response:
         campaign=token.campaign,
         recipient=token.recipient,
     )
-    accepted, _ = await record(request, hit)
+    try:
+        accepted, _ = await record(request, hit)
+    except InvalidInput as exc:
+        reject(request, exc.reason)
+        return _page(_OPTOUT_BAD, 400)
     if not accepted:
         raise web.HTTPServiceUnavailable(text="retry later", headers={"Retry-After": "30"})
     return _page(_OPTOUT_DONE)

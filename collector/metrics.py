@@ -39,6 +39,8 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # Rows this process inserted since it started, for its closing line.
+        self.stored_rows = 0
         self.hits = Counter(
             "ashiato_hits_total",
             "Hits accepted, by kind and consent outcome",
@@ -54,7 +56,7 @@ class Metrics:
         self.connections_closed = Counter(
             "ashiato_connections_closed_total",
             "Client connections closed or refused by the collector's own limits, by listener "
-            "(http, syslog) and reason (header_timeout, idle, over_capacity)",
+            "(http, syslog) and reason (header_timeout, body_timeout, idle, over_capacity)",
             ["listener", "reason"],
             registry=registry,
         )
@@ -186,6 +188,7 @@ class Metrics:
     # The batch writer reports through these three (storage.writer.WriterObserver).
     def inserted(self, rows: int, seconds: float) -> None:
         """A batch landed."""
+        self.stored_rows += rows
         self.batch_rows.observe(rows)
         self.flush_seconds.observe(seconds)
 

@@ -12,15 +12,23 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from ashiato.beacon.consent import parse_purposes
 from ashiato.beacon.pipeline import visitor_pseudonym
 from ashiato.beacon.tokens import recipient_pseudonym
+from ashiato.collector.auth import TokenStore
 from ashiato.collector.config import Config
 from ashiato.collector.metrics import rows_affected
-from ashiato.collector.secrets import Secrets
+from ashiato.collector.secrets import (
+    LiveSecrets,
+    Secrets,
+    retire_visitor_key,
+    rotate_token_key,
+)
 from ashiato.retention import rights
+from ashiato.retention.errors import RetentionError
 from ashiato.retention.jobs import anonymize, expire, link
 from ashiato.retention.link import identify, unlink
 from ashiato.retention.members import register_member
@@ -40,9 +48,12 @@ class OperationError(ValueError):
 class Context:
     """What operations need besides storage: keys and the retention policy."""
 
-    secrets: Secrets
+    secrets: Secrets | LiveSecrets
     policy: RetentionPolicy
     actor: str
+    tokens: TokenStore | None = None
+    # Where keys.json lives, for the key operations (None where keys cannot be changed).
+    data_dir: Path | None = None
 
 
 def retention_policy(config: Config) -> RetentionPolicy:
@@ -203,11 +214,20 @@ def op_provision(backend: Backend, params: Mapping[str, Any], ctx: Context) -> A
 
 
 def op_audit(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
-    """The audit trail since a time."""
-    since = _now(params) if params.get("since") else None
-    if params.get("since"):
-        since = _now({"now": params["since"]})
-    return rights.audit_entries(backend, since)
+    """The audit trail between two times, optionally of one subject, with ISO-8601 times."""
+    since = _now({"now": params["since"]}) if params.get("since") else None
+    until = _now({"now": params["until"]}) if params.get("until") else None
+    named = ("member", "visitor", "visitor_cookie", "recipient", "recipient_address")
+    subjects: list[tuple[str, str]] = []
+    if any(params.get(k) for k in named):
+        who = subject(params, ctx)
+        subjects = [(kind, value) for kind, value in who.items() if value]
+    rows = rights.audit_entries(backend, since, until, subjects)
+    for row in rows:
+        row["time"] = datetime.fromtimestamp(int(row["ts_ms"]) / 1000, UTC).isoformat(
+            timespec="milliseconds"
+        )
+    return rows
 
 
 def op_identify(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
@@ -262,8 +282,10 @@ def op_report(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
     except ValueError as exc:
         raise OperationError(f"'since' and 'until' are days like 2026-11-01: {exc}") from None
     by = params.get("by") or ["day", "site", "kind"]
+    if isinstance(by, str):
+        by = [b.strip() for b in by.split(",") if b.strip()]
     if not isinstance(by, list):
-        raise OperationError("'by' must be a list of dimensions")
+        raise OperationError("'by' must be a list of dimensions, or one comma-separated string")
     try:
         result = reports.traffic(
             backend,
@@ -280,6 +302,96 @@ def op_report(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
         "rows": [list(r) for r in result.rows],
         "hidden": result.hidden,
     }
+
+
+def _token_store(ctx: Context) -> TokenStore:
+    if ctx.tokens is None:
+        raise OperationError("admin tokens are not available here")
+    return ctx.tokens
+
+
+def _iso(seconds: int | None) -> str | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
+def op_tokens(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Every admin token, without its secret: id, label, scopes, created and last used."""
+    tokens = _token_store(ctx)
+    used = tokens.last_used()
+    listed = [
+        {
+            "id": r.id,
+            "label": r.label,
+            "scopes": list(r.scopes),
+            "created": _iso(r.created),
+            "last_used": _iso(used.get(r.id)),
+        }
+        for r in tokens.load()
+    ]
+    audit.record(backend, audit.AuditEntry(ctx.actor, "admin-token:list", rows=len(listed)))
+    return listed
+
+
+def op_create_token(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Create a token; the answer carries its secret, shown this once."""
+    scopes = params.get("scopes")
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise OperationError("'scopes' must be a list of scope names")
+    plaintext, record = _token_store(ctx).create(tuple(scopes), _text(params, "label", False))
+    audit.record(
+        backend,
+        audit.AuditEntry(
+            ctx.actor, "admin-token:create", detail=f"{record.id} {','.join(record.scopes)}"
+        ),
+    )
+    return {"id": record.id, "scopes": list(record.scopes), "token": plaintext}
+
+
+def op_revoke_token(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Revoke a token by id; every server refuses it from its next request on."""
+    record = _token_store(ctx).revoke(_text(params, "id"))
+    audit.record(
+        backend,
+        audit.AuditEntry(
+            ctx.actor,
+            "admin-token:revoke",
+            reason=_text(params, "reason", False),
+            detail=f"{record.id} {record.label}",
+        ),
+    )
+    return {"id": record.id, "label": record.label}
+
+
+def _keys_dir(ctx: Context) -> Path:
+    if ctx.data_dir is None:
+        raise OperationError("keys cannot be changed here")
+    return ctx.data_dir
+
+
+def op_rotate_token_key(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Sign new e-mail tokens with a new key; tokens already sent keep verifying."""
+    key_id = rotate_token_key(_keys_dir(ctx))
+    audit.record(
+        backend,
+        audit.AuditEntry(
+            ctx.actor, "keys:rotate-tokens", reason=_text(params, "reason", False), detail=key_id
+        ),
+    )
+    return {"key_id": key_id}
+
+
+def op_retire_visitor_key(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Replace the visitor pseudonym key: stored visitor ids can never be linked again."""
+    if params.get("confirm") is not True:
+        raise OperationError("retiring the visitor key cannot be undone: pass confirm=true")
+    retire_visitor_key(_keys_dir(ctx))
+    audit.record(
+        backend,
+        audit.AuditEntry(
+            ctx.actor, "keys:retire-visitor-key", reason=_text(params, "reason", False)
+        ),
+    )
+    return {"retired": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +424,38 @@ OPERATIONS: dict[str, Operation] = {
     "unlink": Operation("admin", op_unlink),
     "member": Operation("admin", op_member),
     "report": Operation("read", op_report),
+    "tokens": Operation("admin", op_tokens),
+    "create_token": Operation("admin", op_create_token),
+    "revoke_token": Operation("admin", op_revoke_token),
+    "rotate_token_key": Operation("admin", op_rotate_token_key),
+    "retire_visitor_key": Operation("admin", op_retire_visitor_key),
 }
+
+
+def run_audited(backend: Backend, name: str, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Run operation `name`; a refusal (bad parameters, a conflict) is audited, then raised.
+
+    Successful operations write their own audit rows; this adds the requests that were turned
+    down, so the trail shows every attempt on personal data, not only those that went through.
+    """
+    try:
+        return OPERATIONS[name].run(backend, params, ctx)
+    except (ValueError, RetentionError) as exc:
+        reason = params.get("reason")
+        audit.record(
+            backend,
+            audit.AuditEntry(
+                ctx.actor,
+                f"refused:{name}",
+                reason=reason if isinstance(reason, str) else "",
+                detail=str(exc),
+            ),
+        )
+        raise
+
+
+# Operations after which a running server reads keys.json again.
+KEY_OPERATIONS = frozenset({"rotate_token_key", "retire_visitor_key"})
 
 # Where each operation is reached in the admin API.
 PATHS: dict[str, str] = {
@@ -327,4 +470,9 @@ PATHS: dict[str, str] = {
     "unlink": "/admin/unlink",
     "member": "/admin/members",
     "report": "/admin/report",
+    "tokens": "/admin/tokens",
+    "create_token": "/admin/tokens/create",
+    "revoke_token": "/admin/tokens/revoke",
+    "rotate_token_key": "/admin/keys/rotate-tokens",
+    "retire_visitor_key": "/admin/keys/retire-visitor-key",
 }

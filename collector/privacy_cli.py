@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ashiato.collector.adminclient import CommandError, call_admin_api
+from ashiato.collector.auth import TokenStore
 from ashiato.collector.config import Config, store_for
 from ashiato.collector.operations import (
     OPERATIONS,
@@ -24,10 +25,12 @@ from ashiato.collector.operations import (
     OperationError,
     plain,
     retention_policy,
+    run_audited,
 )
+from ashiato.collector.progress import Progress
 from ashiato.collector.secrets import load_secrets
 from ashiato.retention.errors import RetentionError
-from ashiato.storage.backend import connection
+from ashiato.storage.backend import Store, connection
 from ashiato.storage.errors import StorageError, StoreInUse
 
 
@@ -35,19 +38,39 @@ def run_operation(
     config: Config, env: Mapping[str, str], name: str, params: Mapping[str, Any]
 ) -> Any:
     """Run an operation here, or through the server that holds the embedded store."""
-    try:
-        store = store_for(config)
-    except StoreInUse:
-        return call_admin_api(config, env, PATHS[name], params)
+    with Progress(_DOING.get(name, name)) as progress:
+        try:
+            store = store_for(config)
+        except StoreInUse:
+            progress.step(f"{_DOING.get(name, name)} (by the running server)")
+            return call_admin_api(config, env, PATHS[name], params)
+        return _run_here(config, name, params, store)
+
+
+# What a long operation is doing, as the progress line says it.
+_DOING = {
+    "erase": "erasing (until the rows have left the disk)",
+    "export": "exporting",
+    "retention": "running retention jobs",
+    "report": "counting",
+}
+
+
+def _run_here(config: Config, name: str, params: Mapping[str, Any], store: Store) -> Any:
+    """Run an operation over this process's own store."""
     try:
         from ashiato.collector.app import prepare_storage
 
         prepare_storage(store)
         ctx = Context(
-            load_secrets(config.data_dir), retention_policy(config), f"cli:{getpass.getuser()}"
+            load_secrets(config.data_dir),
+            retention_policy(config),
+            f"cli:{getpass.getuser()}",
+            TokenStore(config.data_dir),
+            config.data_dir,
         )
         with connection(store) as backend:
-            return plain(OPERATIONS[name].run(backend, params, ctx))
+            return plain(run_audited(backend, name, params, ctx))
     except (OperationError, ValueError, RetentionError) as exc:
         raise CommandError(str(exc)) from None
     except StorageError as exc:
@@ -178,8 +201,14 @@ def cmd_provision(args: argparse.Namespace, config: Config, env: Mapping[str, st
 
 def cmd_audit(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
     """`audit`: list the audit trail."""
-    rows = run_operation(config, env, "audit", {"since": args.since or ""})
-    columns = ("ts_ms", "actor", "action", "subject_type", "subject", "reason", "rows", "detail")
+    params = {"since": args.since or "", "until": args.until or ""}
+    if any(
+        getattr(args, k)
+        for k in ("member", "visitor", "visitor_cookie", "recipient", "recipient_id")
+    ):
+        params.update(subject_params(args))
+    rows = run_operation(config, env, "audit", params)
+    columns = ("time", "actor", "action", "subject_type", "subject", "reason", "rows", "detail")
     print("\t".join(columns))
     for row in rows:
         print("\t".join(str(row.get(c, "")).replace("\t", " ").replace("\n", " ") for c in columns))
@@ -270,6 +299,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
     audit = sub.add_parser("audit", parents=[common], help="list the audit trail")
     audit.add_argument("--since", metavar="ISO-TIME", help="only entries from this time on")
+    audit.add_argument("--until", metavar="ISO-TIME", help="only entries before this time")
+    add_subject_arguments(audit)
 
 
 def dispatch(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:

@@ -27,6 +27,38 @@ class Secrets:
     tokens: KeyRing
 
 
+class LiveSecrets:
+    """The keys a running server uses, replaced whole when keys.json is reloaded.
+
+    Handlers read `visitor_key`, `recipient_key` and `tokens` per request, so a reload (SIGHUP
+    or `POST /admin/keys/reload`) takes effect at the next request, without a restart.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+        self._current = load_secrets(data_dir)
+
+    @property
+    def visitor_key(self) -> bytes:
+        """The visitor pseudonym key in force."""
+        return self._current.visitor_key
+
+    @property
+    def recipient_key(self) -> bytes:
+        """The recipient pseudonym key in force."""
+        return self._current.recipient_key
+
+    @property
+    def tokens(self) -> KeyRing:
+        """The e-mail token key ring in force."""
+        return self._current.tokens
+
+    def reload(self) -> Secrets:
+        """Read keys.json again; ValueError (and the old keys kept) when it is damaged."""
+        self._current = load_secrets(self._data_dir)
+        return self._current
+
+
 def _new_key() -> str:
     return secrets.token_hex(32)
 
@@ -81,7 +113,7 @@ def retire_visitor_key(data_dir: Path) -> None:
     """Replace the visitor pseudonym key, keeping no copy of the old one.
 
     Visitor ids stored so far can then no longer be matched to any cookie: a browser seen again
-    gets a new, unrelated id. Collectors pick the new key up when they restart.
+    gets a new, unrelated id. Running collectors pick the new key up when they reload keys.
     """
     load_secrets(data_dir)
     path = data_dir / KEYS_FILE

@@ -21,20 +21,24 @@ import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+from aiohttp import web
+
+from ashiato.collector.admin import reload_keys
 from ashiato.collector.adminclient import SERVER_FILE
 from ashiato.collector.app import create_app, handler_args, prepare_storage
+from ashiato.collector.appkeys import METRICS
 from ashiato.collector.auth import TokenStore
-from ashiato.collector.config import Config
+from ashiato.collector.config import WORKER_ENV, Config
 from ashiato.collector.listener import (
     ConnectionLimits,
     Listener,
     bind,
 )
+from ashiato.collector.tracker import snippet
 from ashiato.storage.backend import Store
 
 log = logging.getLogger(__name__)
 
-WORKER_ENV = "ASHIATO_WORKER"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -58,7 +62,8 @@ def banner(config: Config, store_kind: str, workers: int, new_token: str | None)
     plural = f", {workers} workers" if workers > 1 else ""
     print(f"ashiato {store_kind} store{plural}, listening on http://{server.host}:{server.port}")
     print(f'  beacon pixel:  <img src="{base}/b.gif?s=SITE" alt="" width="1" height="1">')
-    print(f'  tracker:       <script async src="{base}/t.js" data-site="SITE"></script>')
+    tracker = snippet(base, "SITE").replace("\n", "\n                 ")
+    print(f"  tracker:       {tracker}")
     print(f"  metrics:       {base}/metrics")
     if new_token is not None and sys.stdout.isatty():
         print(f"  admin token:   {new_token}")
@@ -99,20 +104,22 @@ def run_worker(
 
 async def _serve(config: Config, store: Store, on_listening: Callable[[], None] | None) -> None:
     server = config.server
+    app = create_app(config, store=store)
     listener = Listener(
-        create_app(config, store=store),
+        app,
         ConnectionLimits(
             header_seconds=server.header_timeout_seconds,
             idle_seconds=server.idle_timeout_seconds,
             max_connections=server.max_connections,
         ),
         shutdown_timeout=config.storage.drain_seconds,
-        handler_args=handler_args(config),
+        handler_args=handler_args(config, app[METRICS]),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload_keys, listener.app)
     await listener.start(
         server.host, server.port, reuse_port=os.environ.get(WORKER_ENV) is not None
     )
@@ -122,6 +129,14 @@ async def _serve(config: Config, store: Store, on_listening: Callable[[], None] 
         await stop.wait()
     finally:
         await listener.stop()
+
+
+def _reload_keys(app: web.Application) -> None:
+    """SIGHUP: read keys.json again (a damaged file is reported and the old keys kept)."""
+    try:
+        reload_keys(app, tell_siblings=False)
+    except ValueError as exc:
+        log.error("keys not reloaded: %s", exc)
 
 
 def run_single(config: Config, store: Store) -> int:
@@ -161,8 +176,14 @@ def run_supervisor(config: Config, store: Store, argv: Sequence[str]) -> int:
         nonlocal stopping
         stopping = True
 
+    def reload(signum: int, frame: FrameType | None) -> None:
+        for process in workers.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     workers = {i: spawn(i) for i in range(config.server.workers)}
     announce(config)
     banner(config, store.kind, len(workers), created)

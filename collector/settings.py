@@ -52,7 +52,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("workers", "server", int, 1, "worker processes sharing the port"),
     Setting("log_level", "server", str, "info", "process log level (debug, info, warning, error)"),
-    Setting("max_url_length", "server", int, 4096, "longest request URL accepted, in bytes"),
+    Setting(
+        "max_url_length",
+        "server",
+        int,
+        4096,
+        "longest request URL accepted, in bytes (a longer pixel URL still gets the GIF; past "
+        "twice this, the HTTP parser refuses the request itself)",
+    ),
     Setting("max_field_length", "server", int, 2048, "longest stored text field; longer is cut"),
     Setting(
         "header_timeout_seconds",
@@ -126,6 +133,11 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         "on shutdown, time allowed to insert what is spooled; the rest waits for next start",
     ),
+    # people's SQL queries (`ashiato sql`, POST /admin/sql): ClickHouse stops them at these
+    Setting("sql_timeout_seconds", "storage", int, 30, "longest a query of `ashiato sql` may run"),
+    Setting("sql_max_memory_mb", "storage", int, 1024, "memory a query of `ashiato sql` may use"),
+    Setting("sql_max_rows", "storage", int, 100_000, "most rows a query of `ashiato sql` returns"),
+    Setting("sql_max_result_mb", "storage", int, 100, "largest result of a query of `ashiato sql`"),
     # consent
     Setting(
         "consent_regime",
@@ -166,7 +178,15 @@ SETTINGS: tuple[Setting, ...] = (
         "collection",
         "list",
         [],
-        "host names of the tracked sites, so their referrers count as internal",
+        "host names of the tracked sites: their referrers count as internal, and their https "
+        "pages may read the collector's answers with cookies (CORS); empty: no CORS at all",
+    ),
+    Setting(
+        "cors_allow_http",
+        "collection",
+        bool,
+        False,
+        "also allow CORS with cookies from http:// pages of own_hosts (development only)",
     ),
     Setting(
         "trusted_proxies",

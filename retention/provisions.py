@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,11 +81,26 @@ def record_provision(
 
 
 def audit_entries(
-    backend: Backend, since: datetime | None = None, *, limit: int = 10_000
+    backend: Backend,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    subjects: Sequence[tuple[str, str]] = (),
+    *,
+    limit: int = 10_000,
 ) -> list[dict[str, Any]]:
-    """Audit rows from `since` on (all when None), oldest first, at most `limit`."""
+    """Audit rows in [since, until) (open ends when None), oldest first, at most `limit`;
+    with `subjects`, only rows about one of those (subject_type, subject) pairs."""
+    where = "ts_ms >= %(since)s AND ts_ms < %(until)s"
+    params: dict[str, Any] = {
+        "since": to_ms(since) if since else 0,
+        "until": to_ms(until) if until else 2**63 - 1,
+        "limit": int(limit),
+    }
+    if subjects:
+        where += " AND has(%(subjects)s, concat(subject_type, ':', subject))"
+        params["subjects"] = [f"{kind}:{value}" for kind, value in subjects]
     return backend.query(
         "SELECT ts_ms, day, actor, action, subject_type, subject, reason, rows, detail"
-        " FROM audit_log WHERE ts_ms >= %(since)s ORDER BY ts_ms LIMIT %(limit)s",
-        {"since": to_ms(since) if since else 0, "limit": int(limit)},
+        f" FROM audit_log WHERE {where} ORDER BY ts_ms LIMIT %(limit)s",
+        params,
     ).dicts()

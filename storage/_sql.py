@@ -1,4 +1,7 @@
-"""SQL text helpers shared by both backends: parameters, identifiers, read-only checks."""
+"""SQL text helpers shared by both backends: parameters and identifiers.
+
+Nothing here decides what a statement is; that is `sqlgate`, with ClickHouse's own parser.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from ashiato.storage.errors import QueryRejected, ReadOnlyViolation
+from ashiato.storage.errors import QueryRejected
 
 Params = Mapping[str, Any]
 
@@ -24,14 +27,6 @@ _ESCAPES = {
     "\a": "\\a",
     "\v": "\\v",
 }
-# Table functions that reach outside the database (files, URLs, other servers, programs).
-_OUTSIDE = re.compile(
-    r"\b(file|url|s3|s3Cluster|gcs|azureBlobStorage|hdfs|remote|remoteSecure|cluster"
-    r"|clusterAllReplicas|executable|mysql|postgresql|sqlite|mongodb|redis|jdbc|odbc|input"
-    r"|deltaLake|iceberg|hudi)\s*\(",
-    re.I,
-)
-_READ_STATEMENTS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN"})
 
 
 def check_identifier(name: str) -> str:
@@ -64,39 +59,6 @@ def render(sql: str, params: Params | None) -> str:
     if not params:
         return sql
     return sql % {k: literal(v) for k, v in params.items()}
-
-
-def first_keyword(sql: str) -> str:
-    """The statement's first keyword, upper-cased, after comments and brackets."""
-    text = re.sub(r"--[^\n]*|/\*.*?\*/", " ", sql, flags=re.S).lstrip(" \t\r\n(")
-    match = re.match(r"[A-Za-z]+", text)
-    return match.group(0).upper() if match else ""
-
-
-def check_read_only(sql: str) -> None:
-    """Refuse anything but a single reading statement (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN)."""
-    keyword = first_keyword(sql)
-    if keyword not in _READ_STATEMENTS:
-        raise ReadOnlyViolation(
-            "only reading statements are allowed here (SELECT, SHOW, DESCRIBE…), "
-            f"got {keyword or 'nothing'}"
-        )
-    body = _strip_literals(sql.strip().rstrip(";"))
-    if ";" in body:
-        raise ReadOnlyViolation("only one statement at a time is allowed")
-    # The embedded engine cannot pin readonly per query, so a query may not lift it either.
-    if re.search(r"\breadonly\b", body, flags=re.I):
-        raise ReadOnlyViolation("the readonly setting cannot be changed here")
-    outside = _OUTSIDE.search(body)
-    if outside:
-        raise ReadOnlyViolation(
-            f"table function {outside.group(1)}() reaches outside the database; not allowed here"
-        )
-
-
-def _strip_literals(sql: str) -> str:
-    """Remove quoted strings and identifiers so a ';' inside them is not taken for a separator."""
-    return re.sub(r"'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|`(?:\\.|[^`\\])*`", "''", sql)
 
 
 def columns_clause(columns: Sequence[str]) -> str:

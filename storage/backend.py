@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from ashiato.storage.capabilities import Capabilities
 from ashiato.storage.layout import Layout
+from ashiato.storage.limits import QueryLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +62,14 @@ class Backend(Protocol):
         """
         ...
 
-    def query(
-        self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
-    ) -> QueryResult:
-        """Run a query and return its rows; `read_only` refuses anything that writes."""
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run a query of ours and return its rows."""
+        ...
+
+    def user_query(self, sql: str, limits: QueryLimits) -> QueryResult:
+        """Run one query a person wrote (`ashiato sql`): only a plain read of this database's
+        tables, as ClickHouse's own parser sees it (`sqlgate`), read-only and under `limits`.
+        Raises QueryRefused or QueryLimitExceeded with the reason in one line."""
         ...
 
     def insert(

@@ -57,6 +57,11 @@ class Capabilities:
         return self.version >= (19, 16)
 
     @property
+    def prompt_cleanup(self) -> bool:
+        """MergeTree `max_cleanup_delay_period` for plain MergeTree tables (23.1; chdb)."""
+        return self.embedded or self.version >= (23, 1)
+
+    @property
     def dedup_token(self) -> bool:
         """The `insert_deduplication_token` setting (22.2)."""
         return self.version >= (22, 2)
@@ -65,6 +70,11 @@ class Capabilities:
     def lightweight_delete(self) -> bool:
         """`DELETE FROM t WHERE …` that marks rows instead of rewriting parts (23.3)."""
         return self.version >= (23, 3)
+
+    @property
+    def parse_queries(self) -> bool:
+        """`formatQuery` and `EXPLAIN AST`, which the query gate parses with (23.10; chdb)."""
+        return self.embedded or self.version >= (23, 10)
 
     def string_type(self, low_cardinality: bool = False) -> str:
         """The column type for a string that repeats a few values, where the server can do it."""

@@ -20,6 +20,7 @@ from ashiato.storage._sql import check_identifier
 from ashiato.storage.backend import QueryResult
 from ashiato.storage.errors import StorageError
 from ashiato.storage.layout import Layout
+from ashiato.storage.limits import QueryLimits
 from ashiato.storage.native import NativeBackend, NativeStore
 
 
@@ -88,11 +89,13 @@ class ClusterBackend:
         assert result is not None
         return QueryResult(result.columns, result.types, rows)
 
-    def query(
-        self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
-    ) -> QueryResult:
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         """Through the Distributed tables of the entry server."""
-        return self._entry.query(sql, params, read_only=read_only)
+        return self._entry.query(sql, params)
+
+    def user_query(self, sql: str, limits: QueryLimits) -> QueryResult:
+        """A person's query, on the entry node through the Distributed tables."""
+        return self._entry.user_query(sql, limits)
 
     def insert(
         self,

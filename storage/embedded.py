@@ -12,12 +12,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from ashiato.storage import sqlgate
 from ashiato.storage._private import private_dir
-from ashiato.storage._sql import check_identifier, check_read_only, columns_clause, render
+from ashiato.storage._sql import check_identifier, columns_clause, literal, render
 from ashiato.storage.backend import QueryResult
 from ashiato.storage.capabilities import Capabilities
 from ashiato.storage.errors import EmbeddedUnavailable, QueryRejected, StoreInUse
 from ashiato.storage.layout import SINGLE
+from ashiato.storage.limits import QueryLimits
 
 _INSTALL_HINT = (
     "the embedded store needs chdb: install it with `pip install 'ashiato[embedded]'`, "
@@ -31,10 +33,12 @@ _SESSION_SETTINGS = (
 
 
 class EmbeddedEngine:
-    """The process's one chdb session over `data_dir`, serialised by a lock.
+    """The process's one chdb engine over `data_dir`: our session, and one for people's queries.
 
     chdb allows a single data directory per process, so every embedded backend of the process
     shares this engine; a file lock keeps a second process from opening the same directory.
+    Each session is serialised by its own lock. People's queries (`ashiato sql`) run in a
+    second session, so a slow one holds up neither the writer nor `/readyz`.
     """
 
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
@@ -55,13 +59,24 @@ class EmbeddedEngine:
                 f"the data directory {self.path.parent} is in use by another ashiato process; "
                 "reach that server through its admin API instead"
             ) from exc
+        # An empty, private user_files_path, as a server has. It confines nothing here: chdb
+        # runs as clickhouse-local, whose file() and INTO OUTFILE reach any path whatever it
+        # says; people's queries are kept off the filesystem by the query gate (`sqlgate`).
+        user_files = self.path.parent / "user_files"
+        user_files.mkdir(mode=0o700, exist_ok=True)
+        user_files.chmod(0o700)
+        self._address = f"{self.path}?user_files_path={user_files}"
+        self._chdb = chdb_session
         try:
-            self._session: Any = chdb_session.Session(str(self.path))
+            self._session: Any = chdb_session.Session(self._address)
         except Exception as exc:
             self._release()
             raise EmbeddedUnavailable(f"cannot open the embedded store: {exc}") from exc
         self.lock = threading.Lock()
         self._database = ""
+        self._people: Any = None  # the session for people's queries, opened when first needed
+        self._people_lock = threading.Lock()
+        self._people_database = ""
         for statement in _SESSION_SETTINGS:
             self._session.query(statement)
         version = self._session.query("SELECT version()", "CSV").bytes().decode().strip('"\n')
@@ -76,11 +91,35 @@ class EmbeddedEngine:
                     self._database = database
                 result = self._session.query(sql, fmt)
             except Exception as exc:
-                raise _translate(exc) from exc
+                raise translate(exc) from exc
+            return result.bytes() if result is not None else b""
+
+    def run_for_people(self, database: str, sql: str, fmt: str = "CSV") -> bytes:
+        """Run one statement in `database` in the session kept for people's queries."""
+        with self._people_lock:
+            try:
+                if self._people is None:
+                    self._people = self._chdb.Session(self._address)
+                if database != self._people_database:
+                    # A new session starts in `default`, where clickhouse-local reads files by
+                    # name; every statement here runs in the store's own database.
+                    self._people.query(f"USE {check_identifier(database)}")
+                    self._people_database = database
+                result = self._people.query(sql, fmt)
+            except Exception as exc:
+                # chdb keeps what a failed query had written of its output and hands it out
+                # with the next result; a fresh session (cheap, same engine) starts clean.
+                if self._people is not None:
+                    self._people.close()
+                self._people, self._people_database = None, ""
+                raise translate(exc) from exc
             return result.bytes() if result is not None else b""
 
     def close(self) -> None:
-        """Close the session and release the directory."""
+        """Close the sessions and release the directory."""
+        with self._people_lock:
+            if self._people is not None:
+                self._people.close()
         with self.lock:
             self._session.close()
         self._release()
@@ -90,7 +129,8 @@ class EmbeddedEngine:
         self._lock_file.close()
 
 
-def _translate(exc: Exception) -> QueryRejected:
+def translate(exc: Exception) -> QueryRejected:
+    """The storage error for an exception chdb raised, with ClickHouse's error code."""
     message = str(exc).strip()
     code = 0
     if message.startswith("Code: "):
@@ -123,23 +163,29 @@ class EmbeddedBackend:
         """The embedded store is one server: the same as `query`."""
         return self.query(sql, params)
 
-    def query(
-        self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
-    ) -> QueryResult:
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
         """Run a query and convert its JSON result to the same Python values as the server's."""
-        if read_only:
-            check_read_only(sql)
-        raw = self._engine.run(self.database, render(sql, params), "JSONCompact")
-        if not raw.strip():
-            return QueryResult((), (), [])
-        doc = json.loads(raw)
-        names = tuple(m["name"] for m in doc["meta"])
-        types = tuple(m["type"] for m in doc["meta"])
-        converters = [_converter(t) for t in types]
-        rows = [
-            tuple(conv(v) for conv, v in zip(converters, row, strict=True)) for row in doc["data"]
-        ]
-        return QueryResult(names, types, rows)
+        return _result(self._engine.run(self.database, render(sql, params), "JSONCompact"))
+
+    def user_query(self, sql: str, limits: QueryLimits) -> QueryResult:
+        """Run one person's query: one plain read as chdb's parser sees it, read-only, limited."""
+        parsed = sqlgate.parse(sql, self._people_rows)
+        listed = self._people_rows(sqlgate.DATABASES_SQL)
+        sqlgate.check(parsed, self.database, sqlgate.other_databases(listed, self.database))
+        # chdb takes no per-query settings but a SETTINGS clause; the gate refused any other.
+        clause = ", ".join(f"{k} = {literal(v)}" for k, v in limits.settings().items())
+        try:
+            raw = self._engine.run_for_people(
+                self.database, f"{parsed.canonical}\nSETTINGS {clause}", "JSONCompact"
+            )
+        except QueryRejected as exc:
+            raise limits.exceeded(exc.code) or exc from None
+        return _result(raw)
+
+    def _people_rows(self, sql: str) -> list[str]:
+        """The first column of a statement of ours, in the people's session."""
+        raw = self._engine.run_for_people(self.database, sql, "JSONCompact")
+        return [str(row[0]) for row in json.loads(raw)["data"]] if raw.strip() else []
 
     def insert(
         self,
@@ -166,6 +212,18 @@ class EmbeddedBackend:
 
     def close(self) -> None:
         """Nothing to release: the engine outlives its handles."""
+
+
+def _result(raw: bytes) -> QueryResult:
+    """A JSONCompact result as the same Python values the server backend returns."""
+    if not raw.strip():
+        return QueryResult((), (), [])
+    doc = json.loads(raw)
+    names = tuple(m["name"] for m in doc["meta"])
+    types = tuple(m["type"] for m in doc["meta"])
+    converters = [_converter(t) for t in types]
+    rows = [tuple(conv(v) for conv, v in zip(converters, row, strict=True)) for row in doc["data"]]
+    return QueryResult(names, types, rows)
 
 
 def _json_default(value: Any) -> Any:

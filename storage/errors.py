@@ -17,8 +17,21 @@ class QueryRejected(StorageError):
         self.code = code
 
 
-class ReadOnlyViolation(QueryRejected):
-    """A statement that writes was sent where only reads are allowed."""
+class QueryRefused(QueryRejected):
+    """A person's query is not one plain read of ashiato's own tables; the message says why."""
+
+
+class QueryLimitExceeded(QueryRejected):
+    """ClickHouse stopped a person's query at one of its limits (time, memory, result size)."""
+
+    def __init__(self, message: str, code: int, limit: str) -> None:
+        super().__init__(message, code)
+        self.limit = limit
+
+
+class UnstorableRow(StorageError):
+    """A row holds a value no spool record can carry (text that is not Unicode, an integer
+    past 64 bits); it will never be stored as it is."""
 
 
 class EmbeddedUnavailable(StorageError):

@@ -8,11 +8,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from clickhouse_driver import Client, errors
 
-from ashiato.storage._sql import check_identifier, check_read_only, columns_clause
+from ashiato.storage import sqlgate, sqlparse
+from ashiato.storage._sql import check_identifier, columns_clause
 from ashiato.storage.backend import QueryResult
 from ashiato.storage.capabilities import Capabilities
 from ashiato.storage.errors import QueryRejected, StorageError, StorageUnavailable
 from ashiato.storage.layout import SINGLE
+from ashiato.storage.limits import QueryLimits
 
 # Server error codes that say "try again later" rather than "this statement is wrong".
 _RETRYABLE_CODES = frozenset(
@@ -41,11 +43,18 @@ _TRANSIENT = (
 )
 
 
+def _message(exc: BaseException) -> str:
+    """The first line of the server's message."""
+    if isinstance(exc, errors.ServerException) and exc.message:
+        return str(exc.message).strip().splitlines()[0]
+    return str(exc)
+
+
 def translate(exc: BaseException) -> StorageError:
     """Map a driver exception to the storage error that tells the caller what to do."""
     if isinstance(exc, errors.ServerException):
         code = int(getattr(exc, "code", 0) or 0)
-        message = str(exc.message).strip().splitlines()[0] if exc.message else str(exc)
+        message = _message(exc)
         if code in _RETRYABLE_CODES:
             return StorageUnavailable(f"ClickHouse is busy or unavailable (code {code}): {message}")
         return QueryRejected(f"ClickHouse rejected the statement (code {code}): {message}", code)
@@ -98,18 +107,32 @@ class NativeBackend:
         """On one server the rows are here: the same as `query`."""
         return self.query(sql, params)
 
-    def query(
-        self, sql: str, params: Mapping[str, Any] | None = None, *, read_only: bool = False
-    ) -> QueryResult:
-        """Run a query; `read_only` also has the server refuse writes (readonly=1)."""
-        settings: dict[str, Any] = {}
-        if read_only:
-            check_read_only(sql)
-            settings["readonly"] = 1
-        rows, column_types = self._run(sql, params, with_column_types=True, settings=settings)
-        names = tuple(name for name, _ in column_types)
-        types = tuple(type_ for _, type_ in column_types)
-        return QueryResult(names, types, [tuple(_plain(v) for v in row) for row in rows])
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run a query and return its rows."""
+        return _result(*self._run(sql, params, with_column_types=True))
+
+    def user_query(self, sql: str, limits: QueryLimits) -> QueryResult:
+        """Run one person's query: one plain read as ClickHouse's parser sees it, read-only
+        and under `limits` on the server (per-query settings), whatever the gate missed."""
+        if self.capabilities.parse_queries:
+            parsed = sqlgate.parse(sql, self._rows)
+        else:
+            parsed = sqlparse.parse_in_child(sql)
+        listed = self._rows(sqlgate.DATABASES_SQL)
+        sqlgate.check(parsed, self.database, sqlgate.other_databases(listed, self.database))
+        try:
+            rows, column_types = self._client.execute(
+                parsed.canonical, with_column_types=True, settings=limits.settings()
+            )
+        except (errors.Error, OSError, EOFError) as exc:
+            self._client.disconnect()
+            code = int(getattr(exc, "code", 0) or 0)
+            raise limits.exceeded(code) or translate(exc) from exc
+        return _result(rows, column_types)
+
+    def _rows(self, sql: str) -> list[str]:
+        """The first column of a statement of ours (the gate's formatQuery and EXPLAIN AST)."""
+        return [str(row[0]) for row in self._run(sql)]
 
     def insert(
         self,
@@ -134,6 +157,12 @@ class NativeBackend:
     def close(self) -> None:
         """Close the connection."""
         self._client.disconnect()
+
+
+def _result(rows: list[Any], column_types: list[tuple[str, str]]) -> QueryResult:
+    names = tuple(name for name, _ in column_types)
+    types = tuple(type_ for _, type_ in column_types)
+    return QueryResult(names, types, [tuple(_plain(v) for v in row) for row in rows])
 
 
 def _plain(value: Any) -> Any:

@@ -123,9 +123,23 @@ def _prompt_part_removal(caps: Capabilities, layout: Layout) -> list[str]:
     # close to the request. 18.16 cannot change table settings: set it in the server's
     # <merge_tree> config there (see deploy/clickhouse/).
     if not caps.modify_setting or caps.embedded:
-        return []  # chdb already removes replaced parts at once
+        return []  # chdb keeps no replaced parts around (old_parts_lifetime 0); see migration 4
     return [
         f"ALTER TABLE {layout.local(name)} MODIFY SETTING old_parts_lifetime = 60"
+        for name in (EVENTS_TABLE, "identity_links", "members", "provisions")
+    ]
+
+
+def _prompt_cleanup(caps: Capabilities, layout: Layout) -> list[str]:
+    # A part replaced by a delete is removed by a cleanup task whose pause grows to
+    # max_cleanup_delay_period (300 s) while it finds nothing to do, so an erasure waited up to
+    # a minute for its rows to leave the disk. Run the cleanup every second on these tables
+    # (cheap: it only lists parts). 18.16 to 22.x keep their server-wide <merge_tree> settings.
+    if not caps.prompt_cleanup:
+        return []
+    return [
+        f"ALTER TABLE {layout.local(name)} MODIFY SETTING cleanup_delay_period = 1, "
+        "cleanup_delay_period_random_add = 0, max_cleanup_delay_period = 1"
         for name in (EVENTS_TABLE, "identity_links", "members", "provisions")
     ]
 
@@ -134,6 +148,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events table and deduplicating view", _events),
     Migration(2, "identity links, audit trail, suppressions, provisions, members", _privacy_tables),
     Migration(3, "remove replaced parts within a minute of an erasure", _prompt_part_removal),
+    Migration(4, "remove replaced parts within seconds of an erasure", _prompt_cleanup),
 )
 
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -22,10 +22,17 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+import orjson
+
 from ashiato.storage._records import decode_record, encode_values
 from ashiato.storage.backend import Backend, Store
 from ashiato.storage.deadletter import write_dead_letter
-from ashiato.storage.errors import QueryRejected, StorageError, StorageUnavailable
+from ashiato.storage.errors import (
+    QueryRejected,
+    StorageError,
+    StorageUnavailable,
+    UnstorableRow,
+)
 from ashiato.storage.spool import Spool, SpoolBatch, SpoolError, SpoolFull
 
 log = logging.getLogger(__name__)
@@ -59,6 +66,22 @@ class NullObserver:
 
     def dropped(self, rows: int, reason: str) -> None:
         """Ignore."""
+
+
+def encode_record(row: Row, columns: Sequence[str]) -> bytes:
+    """The spool record of `row` laid out as `columns`: the very bytes a writer appends.
+
+    Raises UnstorableRow for a value the encoding cannot carry (a lone surrogate in a string,
+    an integer past 64 bits), ValueError for a row without one of the columns. Rows encoded
+    one by one before they join a shared append cannot make that append fail for the rows they
+    were sent with.
+    """
+    try:
+        return encode_values(row, columns)
+    except orjson.JSONEncodeError as exc:
+        raise UnstorableRow(f"a row cannot be encoded: {exc}") from None
+    except KeyError as exc:
+        raise ValueError(f"a row without the column {exc}") from None
 
 
 def batch_token(rows: Sequence[Row]) -> str | None:
@@ -114,44 +137,61 @@ class BatchWriter:
         self._thread = threading.Thread(target=self._run, name="ashiato-writer", daemon=True)
         self._thread.start()
 
+    def encode(self, row: Row) -> bytes:
+        """The spool record of `row` in this writer's column order (see `encode_record`)."""
+        return encode_record(row, self._columns)
+
     def append(self, rows: Sequence[Row]) -> None:
         """Spool rows for insertion; on return they survive the process being killed.
 
         Raises SpoolFull while the spool is at its bound (try again later), SpoolError when
-        the spool cannot take them, ValueError for a row without a column or with a value
-        JSON cannot hold.
+        the spool cannot take them, UnstorableRow or ValueError for a row it cannot hold.
         """
+        self.append_records([self.encode(row) for row in rows])
+
+    def append_records(self, records: Sequence[bytes]) -> None:
+        """Spool rows already encoded by `encode`; raises as `append` does."""
         if self._stopping:
             raise SpoolError("the writer is stopping")
-        try:
-            records = [encode_values(row, self._columns) for row in rows]
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"a row that does not fit the spooled columns: {exc!r}") from exc
         try:
             self._spool.append(records)
         except OSError as exc:
             # An fsync refused by the disk (ENOSPC on NFS or thin storage).
-            raise SpoolError(f"cannot spool {len(rows)} rows: {exc}") from exc
+            raise SpoolError(f"cannot spool {len(records)} rows: {exc}") from exc
         # Wake the writer for a full batch or to start timing a new one, not for every hit: a
         # wake-up per hit cost a context switch per hit.
         unread = self._spool.pending()[0]
-        if unread >= self._max_rows or unread == len(rows):  # full, or the first of a batch
+        if unread >= self._max_rows or unread == len(records):  # full, or the first of a batch
             with self._cond:
                 self._cond.notify_all()
 
     def submit(self, rows: Sequence[Row]) -> bool:
         """Spool rows for insertion; False (and counted) when they could not be kept."""
+        try:
+            records = [self.encode(row) for row in rows]
+        except (UnstorableRow, ValueError) as exc:
+            log.error("could not spool %d rows: %s", len(rows), exc)
+            self._observer.dropped(len(rows), "unencodable")
+            return False
+        return self.submit_records(records)
+
+    def submit_records(self, records: Sequence[bytes]) -> bool:
+        """Spool rows already encoded by `encode`; False (and counted) when not kept.
+
+        The append then only frames bytes known to be good, so it fails for all of them only
+        when the spool itself does (full, closed, or its disk failing).
+        """
         if self._stopping:
-            self._observer.dropped(len(rows), "shutdown")
+            self._observer.dropped(len(records), "shutdown")
             return False
         try:
-            self.append(rows)
+            self.append_records(records)
         except SpoolFull:
-            self._observer.dropped(len(rows), "spool_full")
+            self._observer.dropped(len(records), "spool_full")
             return False
         except (StorageError, ValueError) as exc:
-            log.error("could not spool %d rows: %s", len(rows), exc)
-            self._observer.dropped(len(rows), "spool_error")
+            log.error("could not spool %d rows: %s", len(records), exc)
+            self._observer.dropped(len(records), "spool_error")
             return False
         return True
 

@@ -187,11 +187,16 @@ def test_invalid_peer_gives_empty() -> None:
     assert client_ip("/run/ashiato.sock", "203.0.113.5", None, PROXIES) == ""
 
 
-def test_oversized_headers_fall_back_to_the_peer() -> None:
-    huge = ", ".join(["10.0.0.9"] * 2000)
-
-    assert client_ip("10.0.0.2", huge, None, PROXIES) == "10.0.0.2"
+def test_an_oversized_forwarded_header_falls_back_to_the_peer() -> None:
     assert client_ip("10.0.0.2", None, "for=10.0.0.9," * 2000, PROXIES) == "10.0.0.2"
+
+
+def test_an_oversized_x_forwarded_for_is_read_from_its_right_end() -> None:
+    # A client's own long line cannot push the hop our proxy appended out of the chain.
+    padding = ", ".join(["198.51.100.1"] * 2000)
+    assert client_ip("10.0.0.2", f"{padding}, 203.0.113.5", None, PROXIES) == "203.0.113.5"
+    # Every hop left after the cut is trusted: the leftmost of them, as in a short chain.
+    assert client_ip("10.0.0.2", ", ".join(["10.0.0.9"] * 2000), None, PROXIES) == "10.0.0.9"
 
 
 _headers = st.one_of(st.none(), st.text(max_size=200))

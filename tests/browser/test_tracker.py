@@ -131,7 +131,8 @@ def rows_for(served: Served, site: str) -> list[dict[str, Any]]:
         f"SELECT {COLUMNS} FROM events WHERE site = '{site}' ORDER BY ts_ms, kind, name",
         check=True,
     )
-    return [json.loads(line) for line in result.stdout.splitlines() if line]
+    rows: list[dict[str, Any]] = json.loads(result.stdout)
+    return rows
 
 
 def wait_for_rows(served: Served, site: str, count: int) -> list[dict[str, Any]]:

@@ -99,7 +99,27 @@ def test_sql_reaches_a_running_embedded_server_through_its_admin_api(served: Ser
         "SELECT 'ア' AS k, 1 AS n",
         check=True,
     )
-    assert json.loads(result.stdout) == {"k": "ア", "n": 1}
+    assert json.loads(result.stdout) == [{"k": "ア", "n": 1}]
+    empty = run_cli(
+        "sql",
+        "--data-dir",
+        str(served.data_dir),
+        "--format",
+        "json",
+        "SELECT 1 AS n WHERE 0",
+        check=True,
+    )
+    assert json.loads(empty.stdout) == []
+    lines = run_cli(
+        "sql",
+        "--data-dir",
+        str(served.data_dir),
+        "--format",
+        "jsonl",
+        "SELECT arrayJoin([0, 1]) AS n",
+        check=True,
+    )
+    assert [json.loads(line) for line in lines.stdout.splitlines()] == [{"n": 0}, {"n": 1}]
     audit = run_cli(
         "sql",
         "--data-dir",
@@ -113,7 +133,7 @@ def test_sql_reaches_a_running_embedded_server_through_its_admin_api(served: Ser
 def test_sql_refuses_writes_with_a_clear_error(served: Served) -> None:
     result = run_cli("sql", "--data-dir", str(served.data_dir), "DROP TABLE events_data")
     assert result.returncode == 1
-    assert "only reading statements are allowed" in result.stderr
+    assert "only one reading statement is allowed here" in result.stderr
     assert "Traceback" not in result.stderr
     still = run_cli(
         "sql", "--data-dir", str(served.data_dir), "EXISTS TABLE events_data", check=True
@@ -121,16 +141,16 @@ def test_sql_refuses_writes_with_a_clear_error(served: Served) -> None:
     assert still.stdout.splitlines()[-1] == "1"
 
 
-def test_sql_with_a_token_lacking_read_scope_is_refused(served: Served) -> None:
+def test_sql_with_a_token_lacking_the_sql_scope_is_refused(served: Served) -> None:
     created = run_cli(
-        "admin-token", "create", "--data-dir", str(served.data_dir), "--scope", "erase", check=True
+        "admin-token", "create", "--data-dir", str(served.data_dir), "--scope", "read", check=True
     )
     token = created.stdout.strip()
     result = run_cli(
         "sql", "--data-dir", str(served.data_dir), "SELECT 1", env={"ASHIATO_ADMIN_TOKEN": token}
     )
     assert result.returncode == 1
-    assert "403" in result.stderr and "read" in result.stderr
+    assert "403" in result.stderr and "'sql' scope" in result.stderr
 
 
 def test_sql_and_migrate_against_a_clickhouse_server(
@@ -138,7 +158,7 @@ def test_sql_and_migrate_against_a_clickhouse_server(
 ) -> None:
     url = clickhouse_server.url_for("cli_db")
     migrated = run_cli("migrate", "--clickhouse-url", url, "--data-dir", str(tmp_path), check=True)
-    assert "schema is current (3 migrations applied)" in migrated.stdout
+    assert "schema is current (4 migrations applied)" in migrated.stdout
     again = run_cli("migrate", "--clickhouse-url", url, "--data-dir", str(tmp_path), check=True)
     assert "schema is current" in again.stdout
     result = run_cli("sql", "--clickhouse-url", url, "SELECT count() FROM events", check=True)
@@ -148,7 +168,7 @@ def test_sql_and_migrate_against_a_clickhouse_server(
     )
     assert "\tSELECT count() FROM events" in trail.stdout and "cli:" in trail.stdout
     refused = run_cli("sql", "--clickhouse-url", url, "TRUNCATE TABLE events_data")
-    assert refused.returncode == 1 and "only reading statements" in refused.stderr
+    assert refused.returncode == 1 and "only one reading statement" in refused.stderr
 
 
 def test_bad_configuration_fails_at_start_up_naming_the_key(tmp_path: Path) -> None:
@@ -237,8 +257,48 @@ def test_privacy_commands_as_a_privacy_officer_runs_them(served: Served, tmp_pat
     )
     assert "expire: would have dropped" in dry.stdout
     audit = run_cli("audit", "--data-dir", data, check=True)
-    actions = [line.split("\t")[2] for line in audit.stdout.splitlines()[1:]]
+    lines = audit.stdout.splitlines()
+    assert lines[0].split("\t")[0] == "time"
+    actions = [line.split("\t")[2] for line in lines[1:]]
     assert "export" in actions and "erase" in actions
+    first_time = lines[1].split("\t")[0]
+    assert first_time.startswith("20") and first_time.endswith("+00:00")
+    # One subject's trail: only the rows about Ann.
+    anns = run_cli("audit", "--data-dir", data, "--recipient", "ann@example.com", check=True)
+    assert {line.split("\t")[2] for line in anns.stdout.splitlines()[1:]} >= {"export", "erase"}
+    assert all(line.split("\t")[3] == "recipient" for line in anns.stdout.splitlines()[1:])
+    # Nothing before the first entry.
+    none = run_cli("audit", "--data-dir", data, "--until", "2000-01-01T00:00:00", check=True)
+    assert none.stdout.splitlines() == [lines[0]]
+    # A refused request is on the trail too.
+    run_cli(
+        "subject",
+        "suppress",
+        "--data-dir",
+        data,
+        "--member",
+        "bob",
+        "--reason",
+        "asked",
+        check=True,
+    )
+    refused = run_cli(
+        "provision",
+        "record",
+        "--data-dir",
+        data,
+        "--member",
+        "bob",
+        "--recipient",
+        "partner",
+        "--purpose",
+        "delivery",
+        "--categories",
+        "orders",
+    )
+    assert refused.returncode == 1 and "suppressed" in refused.stderr
+    trail = run_cli("audit", "--data-dir", data, check=True).stdout
+    assert "refused:provision" in trail
     missing = run_cli("subject", "erase", "--data-dir", data, "--reason", "x")
     assert missing.returncode == 1 and "name the subject" in missing.stderr
 
@@ -252,7 +312,10 @@ def test_key_rotation_and_retirement(tmp_path: Path) -> None:
     assert "key k2" in rotated.stdout
     after = load_secrets(data)
     assert after.tokens.current == "k2" and set(after.tokens.keys) == {"k1", "k2"}
-    run_cli("keys", "retire-visitor-key", "--data-dir", str(data), check=True)
+    unconfirmed = run_cli("keys", "retire-visitor-key", "--data-dir", str(data))
+    assert unconfirmed.returncode == 1 and "--yes" in unconfirmed.stderr
+    assert load_secrets(data).visitor_key == before.visitor_key
+    run_cli("keys", "retire-visitor-key", "--yes", "--data-dir", str(data), check=True)
     retired = load_secrets(data)
     assert retired.visitor_key != before.visitor_key
     assert before.visitor_key.hex() not in (data / "keys.json").read_text()
@@ -285,3 +348,29 @@ def test_every_command_documents_itself(command: str, capsys: pytest.CaptureFixt
         main([*command.split(), "--help"], env={})
     assert exit_info.value.code == 0
     assert "usage: ashiato" in capsys.readouterr().out
+    # Only `serve` lists every server setting; other commands show their own options first.
+    help_text = _help(command)
+    own = help_text.index("options:")
+    assert "--data-dir" in help_text and "--clickhouse-url" in help_text
+    if command == "serve":
+        assert "--header-timeout-seconds" in help_text
+    else:
+        assert "--header-timeout-seconds" not in help_text
+        assert "--geoip-city-db" not in help_text
+        assert own < help_text.index("where the data is")
+
+
+def _help(command: str) -> str:
+    result = run_cli(*command.split(), "--help", check=True)
+    return result.stdout
+
+
+def test_a_usage_error_is_one_line() -> None:
+    result = run_cli("subject", "erase", "--member", "m")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "ashiato subject erase: error: the following arguments are required: --reason "
+        "(see ashiato subject erase --help)"
+    ]
+    unknown = run_cli("sql", "SELECT 1", "--bogus")
+    assert len(unknown.stderr.splitlines()) == 1 and "--bogus" in unknown.stderr

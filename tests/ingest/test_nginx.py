@@ -30,7 +30,8 @@ def _rows(served: Served, site: str) -> list[dict[str, object]]:
         f"WHERE site = '{site}' AND url LIKE '/page%' ORDER BY url",
         check=True,
     )
-    return [json.loads(line) for line in result.stdout.splitlines()]
+    rows: list[dict[str, object]] = json.loads(result.stdout)
+    return rows
 
 
 def _wait_rows(served: Served, site: str, count: int) -> list[dict[str, object]]:

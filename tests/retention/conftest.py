@@ -66,9 +66,13 @@ class FailingBackend:
         self._check(sql)
         self._inner.execute_local(sql, params)
 
-    def query(self, sql: str, params: Any = None, *, read_only: bool = False) -> Any:
+    def query(self, sql: str, params: Any = None) -> Any:
         self._check(sql)
-        return self._inner.query(sql, params, read_only=read_only)
+        return self._inner.query(sql, params)
+
+    def user_query(self, sql: str, limits: Any) -> Any:
+        self._check(sql)
+        return self._inner.user_query(sql, limits)
 
     def query_local(self, sql: str, params: Any = None) -> Any:
         self._check(sql)

@@ -27,6 +27,8 @@ LIMITS = [
     "4",
     "--syslog-idle-seconds",
     "1",
+    "--body-timeout-seconds",
+    "1",
 ]
 
 
@@ -77,6 +79,24 @@ def test_half_sent_headers_are_cut_off_and_counted(served: Served) -> None:
         served, "ashiato_connections_closed_total", {"listener": "http", "reason": "header_timeout"}
     )
     assert after == before + 1
+
+
+def test_a_body_that_stops_arriving_gets_408_and_is_counted(served: Served) -> None:
+    labels = {"listener": "http", "reason": "body_timeout"}
+    before = _metric(served, "ashiato_connections_closed_total", labels)
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(
+            b"POST /b HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 100\r\n\r\n" + b'{"s": "x", '
+        )
+        sock.settimeout(5)
+        started = time.monotonic()
+        answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert time.monotonic() - started < 3
+        assert _closed_within(sock, 3) is not None
+    assert _metric(served, "ashiato_connections_closed_total", labels) == before + 1
+    assert _metric(served, "ashiato_rejected_total", {"reason": "body_timeout"}) >= 1
 
 
 def test_an_idle_keep_alive_connection_is_closed_and_counted(served: Served) -> None:

@@ -13,7 +13,8 @@ from ashiato.beacon.columns import COLUMNS
 from ashiato.beacon.event import Event
 from ashiato.storage.backend import Store, connection
 from ashiato.storage.capabilities import Capabilities
-from ashiato.storage.errors import MigrationError, QueryRejected, ReadOnlyViolation
+from ashiato.storage.errors import MigrationError, QueryRefused, QueryRejected
+from ashiato.storage.limits import QueryLimits
 from ashiato.storage.partitions import drop_partition, list_partitions, week_of
 from ashiato.storage.schema import (
     EVENTS_TABLE,
@@ -220,27 +221,12 @@ def test_hostile_values_are_parameterized_and_identifiers_refused(migrated: Stor
         assert backend.query("SELECT count() FROM events").scalar() == 1
 
 
-@pytest.mark.parametrize(
-    "sql",
-    [
-        "DROP TABLE events_data",
-        "INSERT INTO events_data (site) VALUES ('x')",
-        "ALTER TABLE events_data DELETE WHERE 1",
-        "SELECT 1; DROP TABLE events_data",
-        "SELECT * FROM events SETTINGS readonly = 0",
-        "/* SELECT */ TRUNCATE TABLE events_data",
-        "SELECT * FROM file('/etc/passwd', 'LineAsString')",
-        "SELECT * FROM url('http://127.0.0.1:1/', 'CSV', 'a String')",
-        "WITH x AS (SELECT * FROM remote('127.0.0.1', system.one)) SELECT * FROM x",
-    ],
-)
-def test_read_only_queries_refuse_writes(migrated: Store, sql: str) -> None:
+def test_peoples_queries_read_and_refuse_through_the_engines_parser(migrated: Store) -> None:
+    """The contract of `user_query`; every attack is in tests/security/test_sql_gate.py."""
+    limits = QueryLimits(10, 1 << 30, 1000, 1 << 20)
     with connection(migrated) as backend:
-        with pytest.raises(ReadOnlyViolation):
-            backend.query(sql, read_only=True)
+        assert backend.user_query("SELECT 'a;b' AS x;", limits).rows == [("a;b",)]
+        for sql in ("DROP TABLE events_data", "SELECT 1; DROP TABLE events_data"):
+            with pytest.raises(QueryRefused):
+                backend.user_query(sql, limits)
         assert "events_data" in {n for (n,) in backend.query("SHOW TABLES").rows}
-
-
-def test_read_only_query_allows_reads_with_semicolons_in_strings(migrated: Store) -> None:
-    with connection(migrated) as backend:
-        assert backend.query("SELECT 'a;b' AS x;", read_only=True).rows == [("a;b",)]
