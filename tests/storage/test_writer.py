@@ -94,7 +94,7 @@ def test_a_row_missing_a_column_is_refused_at_submit_not_spooled(
         with pytest.raises(ValueError, match="site"):
             writer.append([row])
         assert spool.unacked == 0
-    assert seen.drops == [(1, "spool_error")]
+    assert seen.drops == [(1, "unencodable")]
 
 
 def test_a_writer_needs_a_spool_that_declares_its_columns(store: Store, tmp_path: Path) -> None:
