@@ -142,6 +142,14 @@ def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_schema() -> int:
+    """Print the events table's columns: type, the purpose each needs, meaning."""
+    from ashiato.collector.schemadoc import schema_markdown
+
+    print(schema_markdown(), end="")
+    return 0
+
+
 # --- sql --------------------------------------------------------------------------------------
 
 
@@ -366,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("serve", help="run the collector")
     sub.add_parser("migrate", parents=[common], help="create or upgrade the schema")
+    sub.add_parser(
+        "schema", parents=[common], help="describe every column of the events table (Markdown)"
+    )
     sql = sub.add_parser("sql", parents=[common], help="run a read-only query (audited)")
     sql.add_argument(
         "query",
@@ -466,6 +477,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                 args, config, list(argv if argv is not None else sys.argv[1:])
             ),
             "migrate": lambda: cmd_migrate(args, config),
+            "schema": lambda: cmd_schema(),
             "sql": lambda: cmd_sql(args, config, env),
             "admin-token": lambda: cmd_admin_token(args, config, env),
             "token": lambda: cmd_token(args, config),
