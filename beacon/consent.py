@@ -27,6 +27,11 @@ def parse_purposes(text: str) -> tuple[str, ...]:
     return tuple(p for p in PURPOSES if p in named or p == ALWAYS)
 
 
+def unknown_purposes(text: str) -> tuple[str, ...]:
+    """Names in `text` that are not purposes: ignored by `parse_purposes`, worth a warning."""
+    return tuple(sorted({p.strip().lower() for p in _SPLIT.split(text[:512]) if p} - set(PURPOSES)))
+
+
 def cookie_value(purposes: Iterable[str]) -> str:
     """The consent cookie's value for `purposes` (dots: commas are not cookie-safe)."""
     return ".".join(p for p in PURPOSES if p in set(purposes))

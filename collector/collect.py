@@ -11,6 +11,7 @@ from ashiato.collector import consent_api, mail
 from ashiato.collector.cors import allow_origin
 from ashiato.collector.hits import (
     MAX_BEACON_BYTES,
+    check_consent_names,
     gif,
     read_limited,
     record,
@@ -18,7 +19,7 @@ from ashiato.collector.hits import (
     reject,
     request_hit,
     set_cookies,
-    site_allowed,
+    site_refusal,
 )
 from ashiato.collector.tracker import load_tracker, tracker_handler
 
@@ -28,9 +29,11 @@ async def pixel(request: web.Request) -> web.Response:
     query = request.query
     response = gif()
     site = query.get("s", "")
-    if not site_allowed(request, site):
-        reject(request, "unknown_site")
+    refusal = site_refusal(request, site)
+    if refusal is not None:
+        reject(request, refusal)
         return response
+    check_consent_names(request, query.get("c"))
     try:
         name = event_name(query.get("e", "pageview"))
     except InvalidInput:
@@ -68,9 +71,14 @@ async def beacon(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=str(exc)) from None
     response = web.Response(status=204)
     for item in events:
-        if not site_allowed(request, item.site):
-            reject(request, "unknown_site")
+        refusal = site_refusal(request, item.site)
+        if refusal == "no_site":
+            reject(request, refusal)
+            raise web.HTTPBadRequest(text="each event needs its site in 's'")
+        if refusal is not None:
+            reject(request, refusal)
             raise web.HTTPBadRequest(text=f"unknown site {item.site[:64]!r}")
+        check_consent_names(request, item.consent)
     # The whole batch is accepted or refused together, so a client retrying after a 503 never
     # stores an event twice, and a refusal is counted once per event.
     hits = [_beacon_hit(request, item) for item in events]

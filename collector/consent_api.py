@@ -8,8 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from ashiato.beacon import strictjson
-from ashiato.beacon.consent import cookie_value
+from ashiato.beacon.consent import cookie_value, unknown_purposes
 from ashiato.beacon.errors import InvalidInput
+from ashiato.beacon.vocabulary import PURPOSES
 from ashiato.collector.appkeys import CONFIG, ENRICHER
 from ashiato.collector.cors import allow_origin
 from ashiato.collector.hits import (
@@ -20,6 +21,8 @@ from ashiato.collector.hits import (
     reject,
     request_hit,
     set_cookies,
+    site_refusal,
+    warn,
 )
 
 
@@ -43,31 +46,53 @@ async def consent_get(request: web.Request) -> web.Response:
 async def consent_post(request: web.Request) -> web.Response:
     """POST /consent: record a grant, opt-out or withdrawal and set or clear the cookies."""
     body = await read_limited(request, 4096)
-    value: Any = request.query.get("c")
-    if value is None:
-        try:
-            doc = strictjson.loads(body) if body.strip() else {}
-        except InvalidInput as exc:
-            reject(request, exc.reason)
-            raise web.HTTPBadRequest(
-                text=f'body must be JSON like {{"c": "statistics"}}: {exc}'
-            ) from None
-        value = doc.get("c") if isinstance(doc, dict) else None
+    try:
+        doc = strictjson.loads(body) if body.strip() else {}
+    except InvalidInput as exc:
+        reject(request, exc.reason)
+        raise web.HTTPBadRequest(
+            text=f'body must be JSON like {{"c": "statistics", "s": "shop"}}: {exc}'
+        ) from None
+    if not isinstance(doc, dict):
+        doc = {}
+    value: Any = request.query.get("c", doc.get("c"))
+    site: Any = request.query.get("s", doc.get("s", ""))
     if not isinstance(value, str):
         reject(request, "bad_body")
         raise web.HTTPBadRequest(text="'c' must be a string of purposes, e.g. \"statistics\"")
-    site = request.query.get("s", "")
+    if not isinstance(site, str):
+        reject(request, "bad_body")
+        raise web.HTTPBadRequest(text="'s' must be the site id, a string")
+    unknown = unknown_purposes(value)
+    if unknown:
+        reject(request, "unknown_purpose")
+        raise web.HTTPBadRequest(
+            text=f"unknown purpose {unknown[0]!r}; known: {', '.join(PURPOSES)}"
+        )
+    if site:
+        refusal = site_refusal(request, site)
+        if refusal is not None:
+            reject(request, refusal)
+            raise web.HTTPBadRequest(text=f"unknown site {site[:64]!r}")
+    else:
+        warn(request, "no_site")
     hit = request_hit(request, kind="consent", source="consent", consent=value, site=site)
     decision = request.app[ENRICHER].decide(hit)
     hit = replace(hit, name="grant" if len(decision.purposes) > 1 else "withdraw")
-    try:
-        accepted, visitor = await record(request, hit, decision)
-    except InvalidInput as exc:
-        reject(request, exc.reason)
-        raise web.HTTPBadRequest(text=str(exc)) from None
-    if not accepted:
-        raise web.HTTPServiceUnavailable(text="retry later", headers={"Retry-After": "30"})
-    response = web.json_response({"purposes": list(decision.purposes), "signal": decision.signal})
+    # A page that tells its consent on every load changes nothing: store changes only.
+    changed = request.cookies.get(CONSENT_COOKIE) != cookie_value(decision.purposes)
+    visitor = request.cookies.get(VISITOR_COOKIE, "") if decision.allows("personalization") else ""
+    if changed:
+        try:
+            accepted, visitor = await record(request, hit, decision)
+        except InvalidInput as exc:
+            reject(request, exc.reason)
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        if not accepted:
+            raise web.HTTPServiceUnavailable(text="retry later", headers={"Retry-After": "30"})
+    response = web.json_response(
+        {"purposes": list(decision.purposes), "signal": decision.signal, "changed": changed}
+    )
     config = request.app[CONFIG].consent
     response.set_cookie(
         CONSENT_COOKIE,

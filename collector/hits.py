@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
-from ashiato.beacon.consent import ConsentDecision
+from ashiato.beacon.consent import ConsentDecision, unknown_purposes
 from ashiato.beacon.errors import InvalidInput
 from ashiato.beacon.gif import TRANSPARENT_GIF
 from ashiato.beacon.pipeline import Hit, checked_hit, visitor_pseudonym
@@ -91,9 +91,28 @@ def _visitor_cookie(cookies: Mapping[str, str]) -> str:
     return value if _VISITOR_COOKIE_VALUE.fullmatch(value) else ""
 
 
-def site_allowed(request: web.Request, site: str) -> bool:
+def site_refusal(request: web.Request, site: str) -> str | None:
+    """Why hits for `site` are refused (`no_site`, `unknown_site`), or None to accept them.
+
+    A hit without a site would be stored under an empty one, where no report finds it.
+    """
+    if not site:
+        return "no_site"
     sites = request.app[CONFIG].collection.sites
-    return not sites or site in sites
+    if sites and site not in sites:
+        return "unknown_site"
+    return None
+
+
+def warn(request: web.Request, reason: str) -> None:
+    """Count a hit that is stored with part of it ignored (an unknown purpose, say)."""
+    request.app[METRICS].warnings.labels(reason).inc()
+
+
+def check_consent_names(request: web.Request, value: str | None) -> None:
+    """Count consent values that name purposes ashiato does not know (they grant nothing)."""
+    if value and unknown_purposes(value):
+        warn(request, "unknown_purpose")
 
 
 async def record(

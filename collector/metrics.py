@@ -60,6 +60,12 @@ class Metrics:
             ["listener", "reason"],
             registry=registry,
         )
+        self.warnings = Counter(
+            "ashiato_warnings_total",
+            "Hits stored with part of them ignored, by reason (unknown_purpose, no_site…)",
+            ["reason"],
+            registry=registry,
+        )
         self.enrich_seconds = Histogram(
             "ashiato_enrich_seconds",
             "Time spent enriching one hit",

@@ -48,7 +48,7 @@
       // text/plain keeps it a simple request (no preflight); the answer sets or clears cookies.
       if (!off && w.fetch)
         fetch(o + '/consent', {
-          method: 'POST', body: JSON.stringify({ c: c }), mode: 'no-cors',
+          method: 'POST', body: JSON.stringify({ c: c, s: site }), mode: 'no-cors',
           credentials: 'include', keepalive: true, headers: { 'content-type': 'text/plain' }
         })['catch'](function () {});
     };

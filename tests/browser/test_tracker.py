@@ -161,7 +161,7 @@ def test_with_consent_the_pageview_carries_language_and_screen(
 ) -> None:
     page = f"{site.url}/consenting"
     load(page, tmp_path / "profile")
-    rows = wait_for_rows(collector, "consenting", 3)
+    rows = wait_for_rows(collector, "consenting", 4)
     grouped = by_source(rows)
 
     pageviews = [r for r in rows if r["kind"] == "pageview"]
@@ -179,7 +179,17 @@ def test_with_consent_the_pageview_carries_language_and_screen(
     (signup,) = grouped[("beacon", "event", "signup")]
     assert signup["language"] == pageview["language"]
     assert signup["screen"] == pageview["screen"]
-    assert len(rows) == 3, rows
+    # The consent the page reported is stored once, under its site.
+    (grant,) = grouped[("consent", "consent", "grant")]
+    assert set(grant["purposes"]) >= {"statistics", "personalization"}
+    assert len(rows) == 4, rows
+
+    # The same page again, in the same browser profile: the consent did not change, so only
+    # the new hits are stored, not another grant.
+    load(page, tmp_path / "profile")
+    rows = wait_for_rows(collector, "consenting", 7)
+    assert len(by_source(rows)[("consent", "consent", "grant")]) == 1, rows
+    assert len(rows) == 7, rows
 
 
 @pytest.mark.parametrize(

@@ -473,3 +473,50 @@ async def test_email_opt_out_asks_first_then_records_a_withdrawal(
     for bad in (click, "forged"):
         assert (await c.client.post(f"/u/{bad}")).status == 404
     assert len(await c.rows()) == 1
+
+
+# --- silent acceptance ------------------------------------------------------------------------
+
+
+async def test_a_pixel_or_beacon_without_a_site_is_refused_and_counted(
+    collector: CollectorFactory,
+) -> None:
+    c = await collector()
+    bare = await c.client.get("/b.gif")
+    assert bare.status == 200 and await bare.read() == TRANSPARENT_GIF
+    posted = await c.client.post("/b", data=json.dumps({"u": "https://a.example/"}))
+    assert posted.status == 400 and "site" in await posted.text()
+    assert c.metric("ashiato_rejected_total", {"reason": "no_site"}) == 2
+    assert await c.rows() == []
+
+
+async def test_unknown_purposes_are_counted_on_hits_and_refused_by_consent(
+    collector: CollectorFactory,
+) -> None:
+    c = await collector()
+    await c.client.get("/b.gif?s=a&c=statistics,analytics")
+    [row] = await c.rows()
+    assert row["purposes"] == ["necessary", "statistics"]
+    assert c.metric("ashiato_warnings_total", {"reason": "unknown_purpose"}) == 1
+    refused = await c.client.post("/consent", data=json.dumps({"c": "statistics,ads", "s": "a"}))
+    assert refused.status == 400
+    assert "unknown purpose 'ads'" in await refused.text()
+    assert c.metric("ashiato_rejected_total", {"reason": "unknown_purpose"}) == 1
+
+
+async def test_consent_is_stored_on_change_only_and_with_its_site(
+    collector: CollectorFactory,
+) -> None:
+    c = await collector()
+    body = json.dumps({"c": "statistics", "s": "shop"})
+    first = await c.client.post("/consent", data=body)
+    assert (await first.json())["changed"] is True
+    again = await c.client.post("/consent", data=body)  # the next page load says the same
+    assert (await again.json())["changed"] is False
+    withdrawn = await c.client.post("/consent", data=json.dumps({"c": "", "s": "shop"}))
+    assert (await withdrawn.json())["changed"] is True
+    rows = await c.rows("kind = 'consent'")
+    assert [(r["name"], r["site"]) for r in rows] == [("grant", "shop"), ("withdraw", "shop")]
+    anonymous = await c.client.post("/consent", data=json.dumps({"c": "statistics"}))
+    assert anonymous.status == 200
+    assert c.metric("ashiato_warnings_total", {"reason": "no_site"}) == 1
