@@ -251,7 +251,7 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
             reload_keys(request.app)
         if name in ("suppress", "unsuppress", "erase"):
             # Effective for the very next hit, not only at the next periodic reload.
-            request.app[SUPPRESSED].subjects = await asyncio.to_thread(load_suppressed, request.app)
+            request.app[SUPPRESSED].list = await asyncio.to_thread(load_suppressed, store)
         return json_response(plain(result))
 
     return handle

@@ -12,29 +12,31 @@ from aiohttp import web
 
 from ashiato.collector.appkeys import CONFIG, METRICS, SECRETS, STORE, SUPPRESSED
 from ashiato.collector.operations import Context, retention_policy, run_retention
-from ashiato.retention.link import active_links
-from ashiato.retention.rights import suppressed_subjects
-from ashiato.storage.backend import connection
+from ashiato.retention.suppress import Suppression, SuppressionList, suppressions
+from ashiato.storage.backend import Store, connection
 from ashiato.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
 
 class Suppressed:
-    """The subjects whose data may not be processed further, reloaded while the app runs."""
+    """The suppressions in force as this process last loaded them (`retention.suppress`).
+
+    Reloaded every 30 s, and at once after a change made through this process.
+    """
 
     def __init__(self) -> None:
-        self.subjects: frozenset[tuple[str, str]] = frozenset()
+        self.list = SuppressionList()
+
+    def add(self, entry: Suppression) -> None:
+        """Count a suppression this process just wrote, before the next reload sees it."""
+        self.list = self.list.with_added(entry)
 
 
-def load_suppressed(app: web.Application) -> frozenset[tuple[str, str]]:
-    """Suppressed subjects, with the visitors linked to suppressed members added."""
-    with connection(app[STORE]) as backend:
-        subjects = set(suppressed_subjects(backend))
-        for kind, member in list(subjects):
-            if kind == "member":
-                subjects.update(("visitor", v) for m, v in active_links(backend, member))
-    return frozenset(subjects)
+def load_suppressed(store: Store) -> SuppressionList:
+    """The suppressions in force, visitors linked to suppressed members included."""
+    with connection(store) as backend:
+        return suppressions(backend)
 
 
 def last_successes(app: web.Application) -> dict[str, float]:
@@ -71,7 +73,7 @@ async def background_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SUPPRESSED] = Suppressed()
 
     async def refresh_suppressed() -> None:
-        app[SUPPRESSED].subjects = await asyncio.to_thread(load_suppressed, app)
+        app[SUPPRESSED].list = await asyncio.to_thread(load_suppressed, app[STORE])
 
     async def refresh_retention_status() -> None:
         for job, ts in (await asyncio.to_thread(last_successes, app)).items():

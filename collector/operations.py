@@ -33,6 +33,7 @@ from ashiato.retention.jobs import anonymize, expire, link
 from ashiato.retention.link import identify, unlink
 from ashiato.retention.members import register_member
 from ashiato.retention.policy import RetentionPolicy
+from ashiato.retention.suppress import EVERY_PURPOSE, check_purpose, suppressed_events
 from ashiato.storage import audit, reports
 from ashiato.storage.backend import Backend
 from ashiato.storage.errors import QueryRejected, StorageError
@@ -178,15 +179,23 @@ def op_erase(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
 
 def _suppression(on: bool) -> Callable[[Backend, Mapping[str, Any], Context], Any]:
     def run(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+        """Suppress or lift a subject, for one purpose or (without 'purpose') every one."""
         who = subject(params, ctx)
         reason = _text(params, "reason")
+        purpose = _text(params, "purpose", False) or EVERY_PURPOSE
+        try:
+            check_purpose(purpose)
+        except ValueError as exc:
+            raise OperationError(str(exc)) from None
         done = []
         for kind, value in who.items():
             if value:
                 (rights.suppress if on else rights.unsuppress)(
-                    backend, kind, value, ctx.actor, reason
+                    backend, kind, value, ctx.actor, reason, purpose=purpose
                 )
-                done.append({"subject_type": kind, "subject": value, "suppressed": on})
+                done.append(
+                    {"subject_type": kind, "subject": value, "purpose": purpose, "suppressed": on}
+                )
         return done
 
     return run
@@ -291,6 +300,7 @@ def op_report(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
             backend,
             since=since,
             until=until,
+            exclude=suppressed_events("statistics"),
             by=[str(b) for b in by],
             min_group=int(params.get("min_group", 5)),
             include_automated=bool(params.get("include_automated", False)),

@@ -30,6 +30,7 @@ from ashiato.collector.operations import (
 from ashiato.collector.progress import Progress
 from ashiato.collector.secrets import load_secrets
 from ashiato.retention.errors import RetentionError
+from ashiato.retention.suppress import SUPPRESSIBLE
 from ashiato.storage.backend import Store, connection
 from ashiato.storage.errors import StorageError, StoreInUse
 
@@ -175,10 +176,13 @@ def cmd_subject(args: argparse.Namespace, config: Config, env: Mapping[str, str]
         )
         print("the subject is suppressed: nothing new will be linked to it")
         return 0
+    if args.purpose:
+        params["purpose"] = args.purpose
     done = run_operation(config, env, args.action, params)
     for item in done:
         state = "suppressed" if item["suppressed"] else "no longer suppressed"
-        print(f"{item['subject_type']} {item['subject']}: {state}")
+        scope = f"for {item['purpose']}" if item.get("purpose") else "for every purpose"
+        print(f"{item['subject_type']} {item['subject']}: {state} {scope}")
     return 0
 
 
@@ -263,6 +267,13 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         parser.add_argument("--reason", required=True, help="why (kept in the audit trail)")
         if action == "export":
             parser.add_argument("--out", metavar="FILE", help="write to FILE, not stdout")
+        if action in ("suppress", "unsuppress"):
+            parser.add_argument(
+                "--purpose",
+                choices=SUPPRESSIBLE,
+                help="only this purpose (default: every purpose); "
+                "`unsuppress --recipient ADDRESS --purpose marketing` opts a recipient in again",
+            )
 
     provision = sub.add_parser("provision", help="the ledger of provision to third parties")
     provision_sub = provision.add_subparsers(dest="action", required=True, metavar="ACTION")
