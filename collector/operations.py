@@ -32,6 +32,7 @@ from ashiato.retention.errors import RetentionError
 from ashiato.retention.jobs import anonymize, expire, link
 from ashiato.retention.link import identify, unlink
 from ashiato.retention.members import register_member
+from ashiato.retention.optouts import check_recipients
 from ashiato.retention.policy import RetentionPolicy
 from ashiato.retention.suppress import EVERY_PURPOSE, check_purpose, suppressed_events
 from ashiato.storage import audit, reports
@@ -199,6 +200,21 @@ def _suppression(on: bool) -> Callable[[Backend, Mapping[str, Any], Context], An
         return done
 
     return run
+
+
+def op_optouts(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Which of a mailer's addresses may still get marketing e-mail (hashed here, never kept)."""
+    addresses = params.get("recipients")
+    if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+        raise OperationError("'recipients' must be a list of e-mail addresses")
+    result = check_recipients(
+        backend,
+        addresses,
+        ctx.secrets.recipient_key,
+        actor=ctx.actor,
+        reason=_text(params, "reason", False),
+    )
+    return {"mailable": list(result.mailable), "opted_out": list(result.opted_out)}
 
 
 def op_provision(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
@@ -439,6 +455,7 @@ OPERATIONS: dict[str, Operation] = {
     "revoke_token": Operation("admin", op_revoke_token),
     "rotate_token_key": Operation("admin", op_rotate_token_key),
     "retire_visitor_key": Operation("admin", op_retire_visitor_key),
+    "optouts": Operation("optouts", op_optouts),
 }
 
 
@@ -485,4 +502,5 @@ PATHS: dict[str, str] = {
     "revoke_token": "/admin/tokens/revoke",
     "rotate_token_key": "/admin/keys/rotate-tokens",
     "retire_visitor_key": "/admin/keys/retire-visitor-key",
+    "optouts": "/admin/optouts/filter",
 }

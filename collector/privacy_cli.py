@@ -186,6 +186,34 @@ def cmd_subject(args: argparse.Namespace, config: Config, env: Mapping[str, str]
     return 0
 
 
+def read_addresses(source: IO[str]) -> list[str]:
+    """E-mail addresses, one a line; blank lines are skipped."""
+    return [line.strip() for line in source if line.strip()]
+
+
+def cmd_optouts(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
+    """`optouts filter`: print the addresses that may still get marketing e-mail."""
+    if args.file in (None, "-"):
+        addresses = read_addresses(sys.stdin)
+    else:
+        try:
+            with open(args.file, encoding="utf-8") as source:
+                addresses = read_addresses(source)
+        except OSError as exc:
+            raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
+    params = {"recipients": addresses, "reason": args.reason or ""}
+    result = run_operation(config, env, "optouts", params)
+    shown = result["opted_out"] if args.opted_out else result["mailable"]
+    for address in shown:
+        print(address)
+    print(
+        f"checked {len(addresses)} address(es): {len(result['mailable'])} mailable, "
+        f"{len(result['opted_out'])} opted out",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_provision(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
     """`provision record`: add to the ledger of data provided to third parties."""
     if bool(args.member) == bool(args.aggregate):
@@ -245,7 +273,7 @@ def cmd_report(args: argparse.Namespace, config: Config, env: Mapping[str, str])
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Register `retention`, `subject`, `provision` and `audit`."""
+    """Register `retention`, `subject`, `optouts`, `provision`, `report` and `audit`."""
     retention = sub.add_parser("retention", help="retention jobs")
     retention_sub = retention.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = retention_sub.add_parser("run", parents=[common], help="run the retention jobs")
@@ -274,6 +302,21 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                 help="only this purpose (default: every purpose); "
                 "`unsuppress --recipient ADDRESS --purpose marketing` opts a recipient in again",
             )
+
+    optouts = sub.add_parser("optouts", help="marketing e-mail opt-outs, for the mailer")
+    optouts_sub = optouts.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = optouts_sub.add_parser(
+        "filter",
+        parents=[common],
+        help="print the addresses that may still get marketing e-mail",
+        description="Reads e-mail addresses, one a line, and prints those not opted out of "
+        "marketing e-mail (nor erased or suppressed). Addresses are hashed in memory only.",
+    )
+    check.add_argument("file", nargs="?", metavar="FILE", help="addresses (default: stdin)")
+    check.add_argument(
+        "--opted-out", action="store_true", help="print the opted-out addresses instead"
+    )
+    check.add_argument("--reason", help="why (kept in the audit trail)")
 
     provision = sub.add_parser("provision", help="the ledger of provision to third parties")
     provision_sub = provision.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -322,5 +365,6 @@ def dispatch(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -
         "provision": cmd_provision,
         "audit": cmd_audit,
         "report": cmd_report,
+        "optouts": cmd_optouts,
     }
     return handlers[args.command](args, config, env)
