@@ -422,11 +422,16 @@ def op_retire_visitor_key(backend: Backend, params: Mapping[str, Any], ctx: Cont
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One privacy operation: the scope it needs and what runs it."""
+    """One privacy operation: the scope it needs and what runs it.
+
+    `sees_acknowledged_hits`: the operation decides on events, so a server runs it only once
+    every hit it has acknowledged is stored (see `collector.admin.store_acknowledged_hits`).
+    """
 
     scope: str
     run: Callable[[Backend, Mapping[str, Any], Context], Any]
     rerun: str = ""  # what to tell a caller whose request storage cut short
+    sees_acknowledged_hits: bool = False
 
     def storage_failure(self, exc: StorageError) -> str:
         """The message for a request storage failed part-way, with what to do about it."""
@@ -446,7 +451,7 @@ OPERATIONS: dict[str, Operation] = {
     "unsuppress": Operation("erase", _suppression(False)),
     "provision": Operation("admin", op_provision),
     "audit": Operation("read", op_audit),
-    "identify": Operation("admin", op_identify),
+    "identify": Operation("admin", op_identify, sees_acknowledged_hits=True),
     "unlink": Operation("admin", op_unlink),
     "member": Operation("admin", op_member),
     "report": Operation("read", op_report),
