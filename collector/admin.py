@@ -27,7 +27,6 @@ from ashiato.collector.appkeys import (
     WRITER,
 )
 from ashiato.collector.auth import TokenRecord
-from ashiato.collector.background import load_suppressed
 from ashiato.collector.config import WORKER_ENV
 from ashiato.collector.hits import read_limited
 from ashiato.collector.ingest import LogIngestor, record_ingest
@@ -274,7 +273,7 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
             reload_keys(request.app)
         if name in ("suppress", "unsuppress", "erase"):
             # Effective for the very next hit, not only at the next periodic reload.
-            request.app[SUPPRESSED].list = await asyncio.to_thread(load_suppressed, store)
+            await request.app[SUPPRESSED].reload()
         return json_response(plain(result))
 
     return handle

@@ -116,7 +116,7 @@ async def record_many(
     """
     enricher = request.app[ENRICHER]
     metrics = request.app[METRICS]
-    suppressed = request.app[SUPPRESSED].list
+    suppressed = request.app[SUPPRESSED].current
     rdns = request.app[RDNS]
     writer = request.app[WRITER]
     started = time.perf_counter()
