@@ -12,12 +12,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
 from ashiato.beacon.tokens import EmailToken, recipient_pseudonym, sign_token
 from ashiato.collector.app import create_app
 from ashiato.collector.auth import TokenStore
+from ashiato.collector.cli import main
 from ashiato.collector.config import load_config
 from ashiato.collector.secrets import load_secrets
 from ashiato.storage.backend import connection
@@ -244,3 +246,14 @@ def test_optouts_filter_agrees_offline_through_a_running_server_and_in_the_api(
     stripped = ([BOB], [ANN.strip(), ANN_AGAIN])
     assert served == offline == stripped
     assert (body["mailable"], body["opted_out"]) == ([BOB], [ANN, ANN_AGAIN])
+
+
+def test_the_commands_document_opting_out_and_in(capsys: pytest.CaptureFixture[str]) -> None:
+    for command, says in (
+        ("optouts filter", "print the opted-out addresses instead"),
+        ("subject unsuppress", "--purpose marketing` opts a recipient in again"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*command.split(), "--help"], env={})
+        assert exit_info.value.code == 0
+        assert says in " ".join(capsys.readouterr().out.split())
