@@ -27,7 +27,6 @@ from ashiato.collector.appkeys import (
     WRITER,
 )
 from ashiato.collector.auth import TokenRecord
-from ashiato.collector.background import load_suppressed
 from ashiato.collector.config import WORKER_ENV
 from ashiato.collector.hits import read_limited
 from ashiato.collector.ingest import LogIngestor, record_ingest
@@ -216,6 +215,27 @@ async def spool_redrive(request: web.Request) -> web.Response:
     return json_response({"rows": rows})
 
 
+# Long enough for a backlog of full batches; a store that is down answers 503 instead.
+ACKNOWLEDGED_HITS_TIMEOUT_S = 10.0
+
+
+async def store_acknowledged_hits(request: web.Request) -> None:
+    """Wait until every hit this server has acknowledged is in ClickHouse; 503 if it cannot be.
+
+    `identify` decides on the visitor's latest consent event, and a consent the collector just
+    acknowledged may still wait in the spool for the writer's next batch. Flushing first is
+    the simplest correct way for identify to see it: the writer already knows how to insert
+    everything up to the spool's current end (at once, not after `batch_ms`), so the wait is
+    one insert while the writer keeps up, and the decision stays with the stored events, the
+    one record of consent. Keeping recent consents in memory instead would be a second copy of
+    that record, with a lifetime of its own to get right. Hits acknowledged by another worker
+    or another collector are seen once their own writer has stored them.
+    """
+    flushed = await asyncio.to_thread(request.app[WRITER].flush, ACKNOWLEDGED_HITS_TIMEOUT_S)
+    if not flushed:
+        raise error(503, "recent hits are not stored yet (is ClickHouse up?); retry later")
+
+
 def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The admin API handler of one privacy operation (same code as the CLI's)."""
     operation = OPERATIONS[name]
@@ -223,6 +243,8 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
     async def handle(request: web.Request) -> web.Response:
         token = await authorize(request, operation.scope, name)
         params = await read_json(request)
+        if operation.sees_acknowledged_hits:
+            await store_acknowledged_hits(request)
         config = request.app[CONFIG]
         ctx = Context(
             request.app[SECRETS],
@@ -251,7 +273,7 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
             reload_keys(request.app)
         if name in ("suppress", "unsuppress", "erase"):
             # Effective for the very next hit, not only at the next periodic reload.
-            request.app[SUPPRESSED].subjects = await asyncio.to_thread(load_suppressed, request.app)
+            await request.app[SUPPRESSED].reload()
         return json_response(plain(result))
 
     return handle

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # `sql` is apart from `read`: a query may read any column of any of ashiato's tables.
-SCOPES = ("read", "sql", "export", "erase", "admin")
+SCOPES = ("read", "sql", "export", "erase", "optouts", "admin")
 TOKENS_FILE = "admin_tokens.json"
 # When each token was last used, apart from the tokens themselves: servers update it while a
 # revoke rewrites the tokens file, and a lost timestamp must never bring a revoked token back.

@@ -12,29 +12,52 @@ from aiohttp import web
 
 from ashiato.collector.appkeys import CONFIG, METRICS, SECRETS, STORE, SUPPRESSED
 from ashiato.collector.operations import Context, retention_policy, run_retention
-from ashiato.retention.link import active_links
-from ashiato.retention.rights import suppressed_subjects
-from ashiato.storage.backend import connection
+from ashiato.retention.suppress import Suppression, SuppressionList, suppressions
+from ashiato.storage.backend import Store, connection
 from ashiato.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
 
 class Suppressed:
-    """The subjects whose data may not be processed further, reloaded while the app runs."""
+    """The suppressions in force as this process last loaded them (`retention.suppress`).
 
-    def __init__(self) -> None:
-        self.subjects: frozenset[tuple[str, str]] = frozenset()
+    Reloaded every 30 s, and at once after a change made through this process. Loads run in a
+    thread and may overlap, so a load never replaces the result of one that began after it,
+    and what this process wrote after a load began is added to its result.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.current = SuppressionList()
+        self._store = store
+        self._clock = 0  # counts loads begun and suppressions added, in order
+        self._applied = 0  # when the load in `current` began
+        self._added: list[tuple[int, Suppression]] = []
+
+    def add(self, entry: Suppression) -> None:
+        """Count a suppression this process just wrote, before the next reload sees it."""
+        self._clock += 1
+        self._added.append((self._clock, entry))
+        self.current = self.current.with_added(entry)
+
+    async def reload(self) -> None:
+        """Load the suppressions in force from storage."""
+        self._clock += 1
+        began = self._clock
+        loaded = await asyncio.to_thread(load_suppressed, self._store)
+        if began < self._applied:
+            return  # a load that began later is already in use
+        self._applied = began
+        self._added = [(when, e) for when, e in self._added if when > began]
+        for _, entry in self._added:
+            loaded = loaded.with_added(entry)
+        self.current = loaded
 
 
-def load_suppressed(app: web.Application) -> frozenset[tuple[str, str]]:
-    """Suppressed subjects, with the visitors linked to suppressed members added."""
-    with connection(app[STORE]) as backend:
-        subjects = set(suppressed_subjects(backend))
-        for kind, member in list(subjects):
-            if kind == "member":
-                subjects.update(("visitor", v) for m, v in active_links(backend, member))
-    return frozenset(subjects)
+def load_suppressed(store: Store) -> SuppressionList:
+    """The suppressions in force, visitors linked to suppressed members included."""
+    with connection(store) as backend:
+        return suppressions(backend)
 
 
 def last_successes(app: web.Application) -> dict[str, float]:
@@ -68,10 +91,7 @@ async def _every(seconds: float, work: Callable[[], Awaitable[None]], what: str)
 async def background_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start the timers; stop them on shutdown."""
     config, metrics = app[CONFIG], app[METRICS]
-    app[SUPPRESSED] = Suppressed()
-
-    async def refresh_suppressed() -> None:
-        app[SUPPRESSED].subjects = await asyncio.to_thread(load_suppressed, app)
+    app[SUPPRESSED] = Suppressed(app[STORE])
 
     async def refresh_retention_status() -> None:
         for job, ts in (await asyncio.to_thread(last_successes, app)).items():
@@ -81,7 +101,7 @@ async def background_ctx(app: web.Application) -> AsyncIterator[None]:
         metrics.retention_ran(await asyncio.to_thread(run_jobs, app))
 
     tasks = [
-        asyncio.create_task(_every(30, refresh_suppressed, "loading the suppression list")),
+        asyncio.create_task(_every(30, app[SUPPRESSED].reload, "loading the suppression list")),
         asyncio.create_task(_every(60, refresh_retention_status, "reading retention status")),
     ]
     minutes = config.retention.retention_interval_minutes

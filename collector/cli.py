@@ -486,7 +486,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             "spool": lambda: spool_cli.run(args, config, env),
             **{
                 name: (lambda: privacy_cli.dispatch(args, config, env))
-                for name in ("retention", "subject", "provision", "audit", "report")
+                for name in ("retention", "subject", "provision", "audit", "report", "optouts")
             },
         }
         return handlers[args.command]()

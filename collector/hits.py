@@ -28,6 +28,7 @@ from ashiato.collector.appkeys import (
     SUPPRESSED,
     WRITER,
 )
+from ashiato.retention.suppress import SuppressionList
 from ashiato.storage.errors import UnstorableRow
 
 MAX_BEACON_BYTES = 64 * 1024
@@ -134,7 +135,7 @@ async def record_many(
     """
     enricher = request.app[ENRICHER]
     metrics = request.app[METRICS]
-    suppressed = request.app[SUPPRESSED].subjects
+    suppressed = request.app[SUPPRESSED].current
     rdns = request.app[RDNS]
     writer = request.app[WRITER]
     started = time.perf_counter()
@@ -170,14 +171,14 @@ async def record_many(
     return accepted, cookie if keep else ""
 
 
-def is_suppressed(request: web.Request, hit: Hit, suppressed: frozenset[tuple[str, str]]) -> bool:
-    """True when the hit's visitor or e-mail recipient may not be processed further."""
-    if hit.recipient and ("recipient", hit.recipient) in suppressed:
-        return True
-    if not hit.visitor_cookie:
-        return False
-    visitor = visitor_pseudonym(hit.visitor_cookie, request.app[SECRETS].visitor_key)
-    return ("visitor", visitor) in suppressed
+def is_suppressed(request: web.Request, hit: Hit, suppressed: SuppressionList) -> bool:
+    """True when the hit may keep no identifier (`retention.suppress`: who, for what)."""
+    visitor = (
+        visitor_pseudonym(hit.visitor_cookie, request.app[SECRETS].visitor_key)
+        if hit.visitor_cookie
+        else ""
+    )
+    return suppressed.withholds(visitor=visitor, recipient=hit.recipient)
 
 
 def set_cookies(request: web.Request, response: web.StreamResponse, visitor: str) -> None:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from aiohttp import web
 
 from ashiato.beacon.errors import InvalidInput, InvalidToken
 from ashiato.beacon.tokens import EmailToken, verify_token
-from ashiato.collector.appkeys import SECRETS
+from ashiato.collector.appkeys import SECRETS, STORE, SUPPRESSED
 from ashiato.collector.hits import (
     gif,
     record,
     reject,
     request_hit,
 )
+from ashiato.retention.optouts import opt_out
+from ashiato.retention.suppress import Suppression
+from ashiato.storage.backend import connection
+from ashiato.storage.errors import StorageError
 
 
 def _token(request: web.Request, kind: str) -> EmailToken | None:
@@ -95,10 +100,27 @@ async def email_optout_page(request: web.Request) -> web.Response:
 
 
 async def email_optout(request: web.Request) -> web.Response:
-    """POST /u/{token}: opt out of marketing e-mail (also RFC 8058 one-click unsubscribe)."""
+    """POST /u/{token}: opt out of marketing e-mail (also RFC 8058 one-click unsubscribe).
+
+    The opt-out is a suppression row (`retention.optouts`), written before the answer, so it
+    outlives expiry and erasure; opens and clicks of the recipient keep no identifier from the
+    next hit on. The event counts the opt-out for its campaign, naming nobody.
+    """
     token = _token(request, "optout")
     if token is None:
         return _page(_OPTOUT_BAD, 404)
+    store = request.app[STORE]
+
+    def _write() -> Suppression:
+        with connection(store) as backend:
+            return opt_out(backend, token.recipient)
+
+    try:
+        request.app[SUPPRESSED].add(await asyncio.to_thread(_write))
+    except StorageError:
+        raise web.HTTPServiceUnavailable(
+            text="retry later", headers={"Retry-After": "30"}
+        ) from None
     hit = request_hit(
         request,
         kind="consent",
@@ -106,13 +128,11 @@ async def email_optout(request: web.Request) -> web.Response:
         name="email_opt_out",
         consent="",
         campaign=token.campaign,
-        recipient=token.recipient,
+        suppressed=True,
     )
     try:
-        accepted, _ = await record(request, hit)
+        await record(request, hit)
     except InvalidInput as exc:
+        # The opt-out is on record already; only its count for the campaign is lost.
         reject(request, exc.reason)
-        return _page(_OPTOUT_BAD, 400)
-    if not accepted:
-        raise web.HTTPServiceUnavailable(text="retry later", headers={"Retry-After": "30"})
     return _page(_OPTOUT_DONE)

@@ -32,7 +32,9 @@ from ashiato.retention.errors import RetentionError
 from ashiato.retention.jobs import anonymize, expire, link
 from ashiato.retention.link import identify, unlink
 from ashiato.retention.members import register_member
+from ashiato.retention.optouts import check_recipients
 from ashiato.retention.policy import RetentionPolicy
+from ashiato.retention.suppress import EVERY_PURPOSE, check_purpose, suppressed_events
 from ashiato.storage import audit, reports
 from ashiato.storage.backend import Backend
 from ashiato.storage.errors import QueryRejected, StorageError
@@ -178,18 +180,41 @@ def op_erase(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
 
 def _suppression(on: bool) -> Callable[[Backend, Mapping[str, Any], Context], Any]:
     def run(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+        """Suppress or lift a subject, for one purpose or (without 'purpose') every one."""
         who = subject(params, ctx)
         reason = _text(params, "reason")
+        purpose = _text(params, "purpose", False) or EVERY_PURPOSE
+        try:
+            check_purpose(purpose)
+        except ValueError as exc:
+            raise OperationError(str(exc)) from None
         done = []
         for kind, value in who.items():
             if value:
                 (rights.suppress if on else rights.unsuppress)(
-                    backend, kind, value, ctx.actor, reason
+                    backend, kind, value, ctx.actor, reason, purpose=purpose
                 )
-                done.append({"subject_type": kind, "subject": value, "suppressed": on})
+                done.append(
+                    {"subject_type": kind, "subject": value, "purpose": purpose, "suppressed": on}
+                )
         return done
 
     return run
+
+
+def op_optouts(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """Which of a mailer's addresses may still get marketing e-mail (hashed here, never kept)."""
+    addresses = params.get("recipients")
+    if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+        raise OperationError("'recipients' must be a list of e-mail addresses")
+    result = check_recipients(
+        backend,
+        addresses,
+        ctx.secrets.recipient_key,
+        actor=ctx.actor,
+        reason=_text(params, "reason", False),
+    )
+    return {"mailable": list(result.mailable), "opted_out": list(result.opted_out)}
 
 
 def op_provision(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
@@ -291,6 +316,7 @@ def op_report(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
             backend,
             since=since,
             until=until,
+            exclude=suppressed_events("statistics"),
             by=[str(b) for b in by],
             min_group=int(params.get("min_group", 5)),
             include_automated=bool(params.get("include_automated", False)),
@@ -396,11 +422,16 @@ def op_retire_visitor_key(backend: Backend, params: Mapping[str, Any], ctx: Cont
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """One privacy operation: the scope it needs and what runs it."""
+    """One privacy operation: the scope it needs and what runs it.
+
+    `sees_acknowledged_hits`: the operation decides on events, so a server runs it only once
+    every hit it has acknowledged is stored (see `collector.admin.store_acknowledged_hits`).
+    """
 
     scope: str
     run: Callable[[Backend, Mapping[str, Any], Context], Any]
     rerun: str = ""  # what to tell a caller whose request storage cut short
+    sees_acknowledged_hits: bool = False
 
     def storage_failure(self, exc: StorageError) -> str:
         """The message for a request storage failed part-way, with what to do about it."""
@@ -420,7 +451,7 @@ OPERATIONS: dict[str, Operation] = {
     "unsuppress": Operation("erase", _suppression(False)),
     "provision": Operation("admin", op_provision),
     "audit": Operation("read", op_audit),
-    "identify": Operation("admin", op_identify),
+    "identify": Operation("admin", op_identify, sees_acknowledged_hits=True),
     "unlink": Operation("admin", op_unlink),
     "member": Operation("admin", op_member),
     "report": Operation("read", op_report),
@@ -429,6 +460,7 @@ OPERATIONS: dict[str, Operation] = {
     "revoke_token": Operation("admin", op_revoke_token),
     "rotate_token_key": Operation("admin", op_rotate_token_key),
     "retire_visitor_key": Operation("admin", op_retire_visitor_key),
+    "optouts": Operation("optouts", op_optouts),
 }
 
 
@@ -475,4 +507,5 @@ PATHS: dict[str, str] = {
     "revoke_token": "/admin/tokens/revoke",
     "rotate_token_key": "/admin/keys/rotate-tokens",
     "retire_visitor_key": "/admin/keys/retire-visitor-key",
+    "optouts": "/admin/optouts/filter",
 }

@@ -30,6 +30,7 @@ from ashiato.collector.operations import (
 from ashiato.collector.progress import Progress
 from ashiato.collector.secrets import load_secrets
 from ashiato.retention.errors import RetentionError
+from ashiato.retention.suppress import SUPPRESSIBLE
 from ashiato.storage.backend import Store, connection
 from ashiato.storage.errors import StorageError, StoreInUse
 
@@ -175,10 +176,41 @@ def cmd_subject(args: argparse.Namespace, config: Config, env: Mapping[str, str]
         )
         print("the subject is suppressed: nothing new will be linked to it")
         return 0
+    if args.purpose:
+        params["purpose"] = args.purpose
     done = run_operation(config, env, args.action, params)
     for item in done:
         state = "suppressed" if item["suppressed"] else "no longer suppressed"
-        print(f"{item['subject_type']} {item['subject']}: {state}")
+        scope = f"for {item['purpose']}" if item.get("purpose") else "for every purpose"
+        print(f"{item['subject_type']} {item['subject']}: {state} {scope}")
+    return 0
+
+
+def read_addresses(source: IO[str]) -> list[str]:
+    """E-mail addresses, one a line; blank lines are skipped."""
+    return [line.strip() for line in source if line.strip()]
+
+
+def cmd_optouts(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
+    """`optouts filter`: print the addresses that may still get marketing e-mail."""
+    if args.file in (None, "-"):
+        addresses = read_addresses(sys.stdin)
+    else:
+        try:
+            with open(args.file, encoding="utf-8") as source:
+                addresses = read_addresses(source)
+        except OSError as exc:
+            raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
+    params = {"recipients": addresses, "reason": args.reason or ""}
+    result = run_operation(config, env, "optouts", params)
+    shown = result["opted_out"] if args.opted_out else result["mailable"]
+    for address in shown:
+        print(address)
+    print(
+        f"checked {len(addresses)} address(es): {len(result['mailable'])} mailable, "
+        f"{len(result['opted_out'])} opted out",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -241,7 +273,7 @@ def cmd_report(args: argparse.Namespace, config: Config, env: Mapping[str, str])
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Register `retention`, `subject`, `provision` and `audit`."""
+    """Register `retention`, `subject`, `optouts`, `provision`, `report` and `audit`."""
     retention = sub.add_parser("retention", help="retention jobs")
     retention_sub = retention.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = retention_sub.add_parser("run", parents=[common], help="run the retention jobs")
@@ -263,6 +295,28 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         parser.add_argument("--reason", required=True, help="why (kept in the audit trail)")
         if action == "export":
             parser.add_argument("--out", metavar="FILE", help="write to FILE, not stdout")
+        if action in ("suppress", "unsuppress"):
+            parser.add_argument(
+                "--purpose",
+                choices=SUPPRESSIBLE,
+                help="only this purpose (default: every purpose); "
+                "`unsuppress --recipient ADDRESS --purpose marketing` opts a recipient in again",
+            )
+
+    optouts = sub.add_parser("optouts", help="marketing e-mail opt-outs, for the mailer")
+    optouts_sub = optouts.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = optouts_sub.add_parser(
+        "filter",
+        parents=[common],
+        help="print the addresses that may still get marketing e-mail",
+        description="Reads e-mail addresses, one a line, and prints those not opted out of "
+        "marketing e-mail (nor erased or suppressed). Addresses are hashed in memory only.",
+    )
+    check.add_argument("file", nargs="?", metavar="FILE", help="addresses (default: stdin)")
+    check.add_argument(
+        "--opted-out", action="store_true", help="print the opted-out addresses instead"
+    )
+    check.add_argument("--reason", help="why (kept in the audit trail)")
 
     provision = sub.add_parser("provision", help="the ledger of provision to third parties")
     provision_sub = provision.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -311,5 +365,6 @@ def dispatch(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -
         "provision": cmd_provision,
         "audit": cmd_audit,
         "report": cmd_report,
+        "optouts": cmd_optouts,
     }
     return handlers[args.command](args, config, env)

@@ -1,6 +1,9 @@
 """Erasure: delete a subject's rows everywhere, make sure they leave the disk, suppress it.
 
-The subject is suppressed first, so nothing new is linked or provided while the deletes run.
+The subject is suppressed first (for every purpose, in its own right, together with the
+visitors linked to a member), so nothing new is linked or provided while the deletes run, and
+the suppression outlives the links. Suppression rows are never deleted: they prove the erasure,
+and a recipient's marketing opt-out must stay on record once the address's data is gone.
 Identity links are deleted last: until then they name the member's visitor ids, so a run that
 crashed half-way finds the same rows again and finishes the job when run again.
 """
@@ -22,7 +25,7 @@ from ashiato.retention._purge import (
     wait_until_unlisted,
 )
 from ashiato.retention.link import linked_visitors
-from ashiato.retention.suppress import suppress, suppressed_subjects
+from ashiato.retention.suppress import EVERY_PURPOSE, suppress, suppressions
 from ashiato.storage.audit import AuditEntry, record
 from ashiato.storage.backend import Backend
 from ashiato.storage.schema import EVENTS_TABLE
@@ -44,6 +47,50 @@ class EraseResult:
     def physical(self) -> str:
         """ "yes" when no part on disk holds the rows any more, else "pending"."""
         return "yes" if self.physically_removed else "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureSubjects:
+    """Whom an erasure is about, and which of them it still has to suppress."""
+
+    named: tuple[tuple[str, str], ...]  # (subject_type, subject) as the request named them
+    linked: tuple[str, ...]  # visitor ids actively linked to the named member
+    to_suppress: tuple[tuple[str, str], ...]  # not yet suppressed for every purpose on their own
+
+
+def erasure_subjects(
+    backend: Backend,
+    *,
+    member: str | None = None,
+    visitor: str | None = None,
+    recipient: str | None = None,
+) -> ErasureSubjects:
+    """Whom an erasure request is about, and which of them it must still suppress.
+
+    Those named and the member's linked browsers; of them, each one not yet suppressed for
+    every purpose by rows of its own (a visitor suppressed only through its link would stop
+    being suppressed once erasure deletes the link).
+    """
+    named: list[tuple[str, str]] = [
+        (subject_type, subject)
+        for subject_type, subject in (
+            ("member", member),
+            ("visitor", visitor),
+            ("recipient", recipient),
+        )
+        if subject
+    ]
+    linked = sorted(set(linked_visitors(backend, member) if member else []) - {visitor})
+    current = suppressions(backend)
+    return ErasureSubjects(
+        tuple(named),
+        tuple(linked),
+        tuple(
+            (subject_type, subject)
+            for subject_type, subject in [*named, *(("visitor", v) for v in linked)]
+            if not current.held_directly(subject_type, subject, EVERY_PURPOSE)
+        ),
+    )
 
 
 def _in(column: str, values: list[str], name: str) -> tuple[str, dict[str, Any]]:
@@ -93,17 +140,12 @@ def erase(
     recipients = [recipient] if recipient else []
     if not (members or visitors or recipients):
         raise ValueError("name a member, a visitor or a recipient to erase")
-    linked = sorted({v for m in members for v in linked_visitors(backend, m)} - set(visitors))
-    named = (
-        [("member", m) for m in members]
-        + [("visitor", v) for v in visitors]
-        + [("recipient", r) for r in recipients]
-    )
+    who = erasure_subjects(backend, member=member, visitor=visitor, recipient=recipient)
+    linked = list(who.linked)
+    named = list(who.named)
     subjects = named + [("visitor", v) for v in linked]
-    already = suppressed_subjects(backend)
-    for subject_type, subject in subjects:
-        if (subject_type, subject) not in already:
-            suppress(backend, subject_type, subject, actor, f"erase: {reason}", now=now)
+    for subject_type, subject in who.to_suppress:
+        suppress(backend, subject_type, subject, actor, f"erase: {reason}", now=now)
 
     masked = backend.capabilities.lightweight_delete
     counts: dict[str, int] = {}

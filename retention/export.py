@@ -2,22 +2,24 @@
 
 Categories: "event" (stored events), "consent" (consent events and the member's reported
 consent), "link" (identity link history), "provision" (provisions of the member's data to
-third parties), "suppression", then one "summary" with counts per category and the retention
-period of every class. Only rows naming the subject are read: a member's events through its
-active links (an unlinked visitor may have been someone else), a visitor's by visitor id,
-e-mail opens and clicks by recipient pseudonym.
+third parties), "suppression" (every suppression row, lifted ones included), then one "summary"
+with counts per category, the suppressions in force (`retention.suppress`: through a linked
+member too) and the retention period of every class. Only rows naming the subject are read:
+a member's events through its active links (an unlinked visitor may have been someone else),
+a visitor's by visitor id, e-mail opens and clicks by recipient pseudonym.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
 from ashiato.retention._predicates import event_predicate
 from ashiato.retention.link import linked_visitors
 from ashiato.retention.policy import RetentionPolicy
-from ashiato.retention.suppress import suppression_rows
+from ashiato.retention.suppress import Suppression, suppression_rows, suppressions
 from ashiato.storage.audit import AuditEntry, record
 from ashiato.storage.backend import Backend
 from ashiato.storage.schema import EVENTS_VIEW
@@ -91,12 +93,15 @@ def export(
                 {"m": member},
             ).dicts(),
         )
+    in_force: list[Suppression] = []
     for subject_type, subjects in (
         ("member", members),
         ("visitor", visitors),
         ("recipient", recipients),
     ):
         out += _records("suppression", suppression_rows(backend, subject_type, subjects))
+        if subjects:
+            in_force += suppressions(backend, subject_type, subjects)
 
     counts = Counter(r["category"] for r in out)
     out.append(
@@ -107,6 +112,7 @@ def export(
                 c: counts.get(c, 0)
                 for c in ("event", "consent", "link", "provision", "suppression")
             },
+            "suppressed": [asdict(s) for s in in_force],
             "retention_days": (policy or RetentionPolicy()).as_dict(),
         }
     )

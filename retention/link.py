@@ -1,9 +1,11 @@
 """Identity links: a member's visitor ids, linked only with the consent the policies require.
 
 A link is a row in `identity_links` (action 'link' or 'unlink'); the latest row per
-(member, visitor) wins, an unlink winning a tie. Events are never rewritten: a member's
-history, past and future, is found by joining events to the active links by visitor id, so a
-link made today covers the visitor's past events and an unlink hides them again.
+(member, visitor) wins, an unlink winning a tie (`ACTIVE_LINKS_SQL`). Events are never
+rewritten: a member's history, past and future, is found by joining events to the active links
+by visitor id, so a link made today covers the visitor's past events and an unlink hides them
+again. Linking serves marketing, so a subject suppressed for marketing (or for every purpose,
+directly or through a linked member: `retention.suppress`) is never linked.
 """
 
 from __future__ import annotations
@@ -14,19 +16,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ashiato.retention._clock import to_ms
+from ashiato.retention._links import ACTIVE_LINKS_SQL
 from ashiato.retention._predicates import event_predicate
 from ashiato.retention.members import member_state
-from ashiato.retention.suppress import suppressed_subjects
+from ashiato.retention.suppress import SuppressionList, suppressions
 from ashiato.storage.audit import AuditEntry, record
 from ashiato.storage.backend import Backend
 from ashiato.storage.schema import EVENTS_VIEW
 
 LINK_COLUMNS = ("member_id", "visitor_id", "ts_ms", "action", "actor", "reason")
-
-ACTIVE_LINKS_SQL = (
-    "SELECT member_id, visitor_id FROM identity_links GROUP BY member_id, visitor_id"
-    " HAVING argMax(action, tuple(ts_ms, action = 'unlink')) = 'link'"
-)
 
 NOT_REGISTERED = "member not registered"
 MEMBER_NO_MARKETING = "member has not consented to marketing"
@@ -110,12 +108,14 @@ def refusal(
     backend: Backend,
     member_id: str,
     visitor_id: str,
-    suppressed: set[tuple[str, str]] | None = None,
+    suppressed: SuppressionList | None = None,
 ) -> str:
     """Why the member and visitor may not be linked, or "" when they may."""
     if suppressed is None:
-        suppressed = suppressed_subjects(backend)
-    if ("member", member_id) in suppressed or ("visitor", visitor_id) in suppressed:
+        suppressed = suppressions(backend)
+    if suppressed.covers("member", member_id, "marketing") or suppressed.covers(
+        "visitor", visitor_id, "marketing"
+    ):
         return SUPPRESSED
     state = member_state(backend, member_id)
     if state is None or not state.registered:
@@ -193,16 +193,18 @@ def link(backend: Backend, now: datetime, dry_run: bool = False) -> LinkResult:
     """Re-check every active link and revoke those whose consent no longer holds.
 
     Each revocation is one appended 'unlink' row, so a run interrupted half-way leaves the
-    rest active and the next run revokes them.
+    rest active and the next run revokes them. Links of suppressed subjects are kept: the link
+    is what carries a member's suppression to its browsers, and a suspension is not a reason
+    to forget whose they are. Once it is lifted, the next run re-checks their consent.
     """
     started = time.monotonic()
-    suppressed = suppressed_subjects(backend)
+    suppressed = suppressions(backend)
     links = active_links(backend)
     revoked: list[tuple[str, str, str]] = []
     ts_ms = to_ms(now)
     for member_id, visitor_id in links:
         reason = refusal(backend, member_id, visitor_id, suppressed)
-        if reason:
+        if reason and reason != SUPPRESSED:
             if not dry_run:
                 _append(backend, member_id, visitor_id, "unlink", "retention", reason, ts_ms)
             revoked.append((member_id, visitor_id, reason))

@@ -8,7 +8,7 @@ from typing import Any
 
 from ashiato.retention._clock import to_ms
 from ashiato.retention.errors import SubjectSuppressed
-from ashiato.retention.suppress import suppressed_subjects
+from ashiato.retention.suppress import suppressions
 from ashiato.storage.audit import AuditEntry, record
 from ashiato.storage.backend import Backend
 
@@ -47,7 +47,8 @@ def record_provision(
         raise ValueError("give either member_ids or aggregate=True, not both or neither")
     if not recipient or not purpose:
         raise ValueError("recipient and purpose are required")
-    blocked = [m for m in members if ("member", m) in suppressed_subjects(backend)]
+    current = suppressions(backend, "member", members) if members else None
+    blocked = [m for m in members if current is not None and current.covers("member", m)]
     if blocked:
         raise SubjectSuppressed(f"{len(blocked)} member(s) are suppressed: provision refused")
     moment = now or datetime.now(UTC)

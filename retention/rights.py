@@ -7,16 +7,25 @@ live in one module per right; this module is what the admin API and the CLI impo
 from ashiato.retention.erase import EraseResult, erase
 from ashiato.retention.export import export
 from ashiato.retention.provisions import audit_entries, record_provision
-from ashiato.retention.suppress import is_suppressed, suppress, suppressed_subjects, unsuppress
+from ashiato.retention.suppress import (
+    EVERY_PURPOSE,
+    SuppressionList,
+    is_suppressed,
+    suppress,
+    suppressions,
+    unsuppress,
+)
 
 __all__ = [
+    "EVERY_PURPOSE",
     "EraseResult",
+    "SuppressionList",
     "audit_entries",
     "erase",
     "export",
     "is_suppressed",
     "record_provision",
     "suppress",
-    "suppressed_subjects",
+    "suppressions",
     "unsuppress",
 ]

@@ -3,12 +3,15 @@
 Reports read the deduplicating `events` view, leave out suppressed subjects, bots and
 automated fetches (mail proxies, link scanners), and merge every group smaller than
 `min_group` into one "(other)" row, so no row describes fewer than `min_group` events.
+
+Who is suppressed is retention's rule (`retention.suppress.suppressed_events`); storage sits
+below retention, so the caller passes it in as an `Exclusion`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -35,6 +38,14 @@ DIMENSIONS = {
 
 
 @dataclass(frozen=True, slots=True)
+class Exclusion:
+    """Events a report leaves out: a condition on the events view's columns, and its params."""
+
+    condition: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """Grouped event counts; `hidden` events were in groups too small to show."""
 
@@ -48,11 +59,12 @@ def traffic(
     *,
     since: date,
     until: date,
+    exclude: Exclusion,
     by: Sequence[str] = ("day", "site", "kind"),
     min_group: int = 5,
     include_automated: bool = False,
 ) -> Report:
-    """Event counts per group between two days (inclusive)."""
+    """Event counts per group between two days (inclusive), without the `exclude`d events."""
     unknown = [d for d in by if d not in DIMENSIONS]
     if unknown or not by:
         raise QueryRejected(
@@ -65,16 +77,10 @@ def traffic(
     automated = "" if include_automated else " AND NOT is_bot AND automated = ''"
     result = backend.query(
         f"SELECT {keys}, count() AS events FROM events"
-        " WHERE day >= %(since)s AND day <= %(until)s"
-        + automated
-        + " AND ifNull(visitor_id, '') NOT IN"
-        " (SELECT subject FROM suppressions GROUP BY subject_type, subject"
-        "  HAVING subject_type = 'visitor' AND argMax(suppressed, ts_ms) = 1)"
-        " AND ifNull(recipient, '') NOT IN"
-        " (SELECT subject FROM suppressions GROUP BY subject_type, subject"
-        "  HAVING subject_type = 'recipient' AND argMax(suppressed, ts_ms) = 1)"
+        f" WHERE day >= %(since)s AND day <= %(until)s{automated}"
+        f" AND NOT {exclude.condition}"
         f" GROUP BY {', '.join(by)} ORDER BY {', '.join(by)}",
-        {"since": since, "until": until},
+        {**exclude.params, "since": since, "until": until},
     )
     shown = [row for row in result.rows if int(row[-1]) >= min_group]
     hidden = sum(int(row[-1]) for row in result.rows if int(row[-1]) < min_group)

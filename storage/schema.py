@@ -39,12 +39,30 @@ EVENT_RECORD: Columns = tuple((c.name, c.type) for c in EVENT_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
+class AddColumn:
+    """A column added to an existing table, skipped where the table already has it.
+
+    ClickHouse 18.16 has no `ADD COLUMN IF NOT EXISTS`, and a migration interrupted after its
+    ALTER must still be safe to run again.
+    """
+
+    table: str
+    column: str
+    definition: str  # type and default, as in CREATE TABLE
+
+    @property
+    def sql(self) -> str:
+        """The ALTER statement."""
+        return f"ALTER TABLE {self.table} ADD COLUMN {self.column} {self.definition}"
+
+
+@dataclass(frozen=True, slots=True)
 class Migration:
     """One schema step: its version, a name, and its statements for a server and layout."""
 
     version: int
     name: str
-    statements: Callable[[Capabilities, Layout], list[str]]
+    statements: Callable[[Capabilities, Layout], Sequence[str | AddColumn]]
 
 
 def event_columns_ddl(caps: Capabilities) -> str:
@@ -144,11 +162,19 @@ def _prompt_cleanup(caps: Capabilities, layout: Layout) -> list[str]:
     ]
 
 
+def _suppression_purpose(caps: Capabilities, layout: Layout) -> list[AddColumn]:
+    # The purpose a suppression row is about; '' (every row written before) means every use.
+    definition = f"{caps.string_type(low_cardinality=True)} DEFAULT ''"
+    tables = [layout.local("suppressions")] + (["suppressions"] if layout.cluster else [])
+    return [AddColumn(table, "purpose", definition) for table in tables]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events table and deduplicating view", _events),
     Migration(2, "identity links, audit trail, suppressions, provisions, members", _privacy_tables),
     Migration(3, "remove replaced parts within a minute of an erasure", _prompt_part_removal),
     Migration(4, "remove replaced parts within seconds of an erasure", _prompt_cleanup),
+    Migration(5, "suppressions name the purpose they suppress", _suppression_purpose),
 )
 
 _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -156,6 +182,16 @@ _LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations (
     name String,
     applied_ms UInt64
 ) ENGINE = MergeTree ORDER BY version"""
+
+
+def has_column(backend: Backend, table: str, column: str) -> bool:
+    """True when `table` of the backend's database has `column`."""
+    result = backend.query(
+        "SELECT count() FROM system.columns WHERE database = %(db)s AND table = %(t)s"
+        " AND name = %(c)s",
+        {"db": backend.database, "t": table, "c": column},
+    )
+    return bool(result.scalar())
 
 
 def applied_versions(backend: Backend) -> set[int]:
@@ -178,6 +214,10 @@ def migrate(
             continue
         try:
             for statement in migration.statements(backend.capabilities, layout):
+                if isinstance(statement, AddColumn):
+                    if has_column(backend, statement.table, statement.column):
+                        continue
+                    statement = statement.sql
                 backend.execute(statement)
         except StorageError as exc:
             raise MigrationError(

@@ -158,7 +158,7 @@ def test_sql_and_migrate_against_a_clickhouse_server(
 ) -> None:
     url = clickhouse_server.url_for("cli_db")
     migrated = run_cli("migrate", "--clickhouse-url", url, "--data-dir", str(tmp_path), check=True)
-    assert "schema is current (4 migrations applied)" in migrated.stdout
+    assert "schema is current (5 migrations applied)" in migrated.stdout
     again = run_cli("migrate", "--clickhouse-url", url, "--data-dir", str(tmp_path), check=True)
     assert "schema is current" in again.stdout
     result = run_cli("sql", "--clickhouse-url", url, "SELECT count() FROM events", check=True)

@@ -125,3 +125,23 @@ async def test_retention_runs_through_the_api_and_reports_metrics(
     assert c.metric("ashiato_retention_rows_total", {"job": "expire"}) == 1
     status, body = await _post(c, "/admin/retention/run", {"job": "everything"}, admin)
     assert status == 400 and "'job' must be one of" in body["error"]
+
+
+async def test_identify_right_after_consent_sees_the_consent(collector: CollectorFactory) -> None:
+    # Batches wait 5 s, far longer than the site's backend waits before it calls identify.
+    c = await collector(batch_ms=5000)
+    admin = _token(c, "admin")
+    for member in ("m1", "m2"):
+        await _post(c, "/admin/members", {"member": member, "purposes": "marketing"}, admin)
+    response = await c.client.post("/consent", json={"c": MARKETING})
+    cookie = response.cookies["ashiato_vid"].value
+    status, body = await _post(
+        c, "/admin/identify", {"member": "m1", "visitor_cookie": cookie}, admin
+    )
+    assert (status, body["linked"], body["reason"]) == (200, True, "linked")
+    # A withdrawal just acknowledged counts as at once as well.
+    await c.client.post("/consent", json={"c": "statistics,personalization"})
+    status, body = await _post(
+        c, "/admin/identify", {"member": "m2", "visitor_cookie": cookie}, admin
+    )
+    assert (status, body["reason"]) == (200, "visitor has not consented to marketing")
