@@ -33,6 +33,7 @@ from ashiato.retention.errors import RetentionError
 from ashiato.retention.suppress import SUPPRESSIBLE
 from ashiato.storage.backend import Store, connection
 from ashiato.storage.errors import StorageError, StoreInUse
+from ashiato.storage.reports import DIMENSIONS
 
 
 def run_operation(
@@ -263,7 +264,7 @@ def cmd_report(args: argparse.Namespace, config: Config, env: Mapping[str, str])
     else:
         print("\t".join(result["columns"]))
         for row in result["rows"]:
-            print("\t".join(str(v) for v in row))
+            print("\t".join("-" if v is None else str(v) for v in row))
     if result["hidden"]:
         print(
             f"{result['hidden']} events in groups under {args.min_group} are shown as (other)",
@@ -334,9 +335,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     report.add_argument(
         "--by",
         default="day,site,kind",
-        help="comma-separated dimensions (day, month, site, kind, name, "
-        "ref_medium, ref_source, country, device, browser, os, language, "
-        "campaign, retention_class)",
+        help=f"comma-separated dimensions ({', '.join(DIMENSIONS)})",
     )
     report.add_argument(
         "--min-group",
@@ -347,7 +346,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     report.add_argument(
         "--include-automated",
         action="store_true",
-        help="count bots, mail proxies and link scanners too",
+        help="count bots too (by kind, mail proxies and link scanners are always on rows of "
+        "their own; without kind they are left out unless this is given)",
     )
     report.add_argument("--format", choices=("tsv", "json"), default="tsv")
 

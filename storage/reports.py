@@ -23,7 +23,10 @@ DIMENSIONS = {
     "day": "day",
     "month": "toStartOfMonth(day)",
     "site": "site",
-    "kind": "kind",
+    # E-mail opens and clicks that a mail proxy or link scanner made stay apart from people's.
+    "kind": "if(automated != '', concat(kind, ' (automated)'), kind)",
+    "url": "url",
+    "ref_term": "ref_term",
     "name": "name",
     "ref_medium": "ref_medium",
     "ref_source": "ref_source",
@@ -74,16 +77,25 @@ def traffic(
     if min_group < 1:
         raise QueryRejected("min_group must be at least 1")
     keys = ", ".join(f"{DIMENSIONS[d]} AS {d}" for d in by)
-    automated = "" if include_automated else " AND NOT is_bot AND automated = ''"
+    # Bots are left out unless asked for; automated e-mail fetches are shown on rows of their
+    # own when the report is by kind, and left out otherwise.
+    if include_automated:
+        automated = ""
+    elif "kind" in by:
+        automated = " AND NOT is_bot"
+    else:
+        automated = " AND NOT is_bot AND automated = ''"
     result = backend.query(
-        f"SELECT {keys}, count() AS events FROM events"
+        f"SELECT {keys}, count() AS events,"
+        " uniqExactIf(ifNull(visitor_id, ''), isNotNull(visitor_id)) AS visitors FROM events"
         f" WHERE day >= %(since)s AND day <= %(until)s{automated}"
         f" AND NOT {exclude.condition}"
         f" GROUP BY {', '.join(by)} ORDER BY {', '.join(by)}",
         {**exclude.params, "since": since, "until": until},
     )
-    shown = [row for row in result.rows if int(row[-1]) >= min_group]
-    hidden = sum(int(row[-1]) for row in result.rows if int(row[-1]) < min_group)
+    shown = [row for row in result.rows if int(row[-2]) >= min_group]
+    hidden = sum(int(row[-2]) for row in result.rows if int(row[-2]) < min_group)
     if hidden:
-        shown.append((*(["(other)"] * len(by)), hidden))
-    return Report((*by, "events"), shown, hidden)
+        # Visitors of the merged groups are not added up: one visitor may be in several.
+        shown.append((*(["(other)"] * len(by)), hidden, None))
+    return Report((*by, "events", "visitors"), shown, hidden)

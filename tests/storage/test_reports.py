@@ -48,7 +48,13 @@ def test_reports_count_each_event_once_and_hide_small_groups(store: Store) -> No
             exclude=STATISTICS,
             by=["site", "kind"],
         )
-        assert report.rows == [("shop", "pageview", 12), ("(other)", "(other)", 3)]
+        # By kind, the mail proxy's opens are counted apart from people's, never mixed in.
+        assert report.rows == [
+            ("mail", "email_open (automated)", 6, 0),
+            ("shop", "pageview", 12, 4),
+            ("(other)", "(other)", 3, None),
+        ]
+        assert report.columns == ("site", "kind", "events", "visitors")
         assert report.hidden == 3
         everything = traffic(
             backend,
@@ -59,7 +65,7 @@ def test_reports_count_each_event_once_and_hide_small_groups(store: Store) -> No
             min_group=1,
             include_automated=True,
         )
-        assert everything.rows == [("blog", 3), ("mail", 6), ("shop", 18)]
+        assert everything.rows == [("blog", 3, 0), ("mail", 6, 0), ("shop", 18, 4)]
 
         suppress(backend, "visitor", "v1", "test", "objection")
         after = traffic(
@@ -69,7 +75,38 @@ def test_reports_count_each_event_once_and_hide_small_groups(store: Store) -> No
             exclude=STATISTICS,
             by=["site"],
         )
-        assert after.rows == [("shop", 9), ("(other)", 3)]
+        assert after.rows == [("shop", 9, 3), ("(other)", 3, None)]
+
+
+def test_reports_by_url_search_term_country_device_and_campaign(store: Store) -> None:
+    page = [
+        Event(
+            ts_ms=DAY_MS + i,
+            kind="pageview",
+            site="shop",
+            url="https://shop.example/tea",
+            ref_source="google",
+            ref_term="green tea",
+            country="JP",
+            device="mobile",
+            campaign="nov",
+            visitor_id=f"v{i % 2}",
+        )
+        for i in range(5)
+    ]
+    with connection(store) as backend:
+        migrate(backend)
+        backend.insert(EVENTS_TABLE, [e.to_row() for e in page], COLUMNS)
+        report = traffic(
+            backend,
+            since=date(2026, 11, 1),
+            until=date(2026, 11, 30),
+            exclude=STATISTICS,
+            by=["url", "ref_source", "ref_term", "country", "device", "campaign"],
+        )
+    assert report.rows == [
+        ("https://shop.example/tea", "google", "green tea", "JP", "mobile", "nov", 5, 2)
+    ]
 
 
 @pytest.mark.parametrize("by", [["visitor_id"], ["ip"], ["site; DROP TABLE events"], []])
