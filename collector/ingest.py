@@ -2,15 +2,14 @@
 
 A server log carries no consent signal, so its events are kept under the necessary-only rules:
 truncated IP outside the security window, no visitor id. Requests for the collector's own
-endpoints are skipped, since the beacon already counted them.
+endpoints are skipped, since the beacon already counted them. URLs are stored whole, as the
+beacon stores them, as far as the operator's base URL and the line tell (`beacon.logurl`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,9 +18,9 @@ from ashiato.beacon.accesslog import LogParser, LogRecord, Rejected
 from ashiato.beacon.consent import NECESSARY_ONLY, ConsentDecision
 from ashiato.beacon.event import Event
 from ashiato.beacon.pipeline import Enricher, Hit
+from ashiato.collector.lineid import line_event_id
 from ashiato.collector.metrics import Metrics
 
-_LOG_NAMESPACE = uuid.UUID("6b1d3c52-8f0e-4f5e-9a57-0b8f3c1a9e21")
 SERVER_LOG = ConsentDecision(NECESSARY_ONLY, "server_log")
 # The collector's own endpoints: counted by the beacon already.
 _OWN_PATHS = re.compile(r"^/(?:b\.gif|b|t\.js|consent|o/[^/]+\.gif|c/[^/]+)(?:[?#]|$)")
@@ -54,13 +53,6 @@ class IngestCounts:
             "rejected": dict(self.rejected),
             "rejected_lines": self.rejected_lines[:100],
         }
-
-
-def line_event_id(origin: str, line: bytes | str) -> str:
-    """A stable event id for the log line found at `origin`."""
-    data = line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape")
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    return str(uuid.uuid5(_LOG_NAMESPACE, f"{origin}:{digest}"))
 
 
 class LogIngestor:
@@ -112,10 +104,10 @@ class LogIngestor:
     ) -> tuple[list[dict[str, object]], IngestCounts]:
         """Rows to store for `lines`, with counts; rejected lines keep `label:number`.
 
-        `origins` names where each line sits (file identity and byte offset). The event id is
-        derived from it and the line, so reading the same line again (after a crash between
-        spooling and the checkpoint, or ingesting a file twice) gives the same event, which
-        storage keeps once.
+        `origins` names where each line sits (`lineid.line_origin`: its file's content identity
+        and byte offset). The event id is derived from it and the line, so reading the same line
+        again (after a crash between spooling and the checkpoint, or from a copy or a .gz of a
+        file already read) gives the same event, which storage keeps once.
         """
         counts = IngestCounts()
         rows: list[dict[str, object]] = []

@@ -32,6 +32,7 @@ from ashiato.collector.app import build_enricher, event_writer, open_spool, prep
 from ashiato.collector.config import Config, store_for
 from ashiato.collector.follow import FollowedFile
 from ashiato.collector.ingest import IngestCounts, LogIngestor
+from ashiato.collector.lineid import content_identity, line_origin
 from ashiato.collector.secrets import load_secrets
 from ashiato.storage.backend import Store
 from ashiato.storage.errors import StoreInUse, UnstorableRow
@@ -231,15 +232,21 @@ def bounded_lines(handle: IO[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator
         yield line.rstrip(b"\r\n"), size
 
 
-def _chunks(handle: IO[bytes], identity: str) -> Iterator[tuple[list[bytes], list[str]]]:
-    """Lines in chunks of bounded count and bytes, each line with its origin (file, offset)."""
+def _chunks(handle: IO[bytes]) -> Iterator[tuple[list[bytes], list[str]]]:
+    """Lines in chunks of bounded count and bytes, each line with its origin (content, offset).
+
+    The file's identity is its first line's (`lineid`), so a copy or a .gz of a file gives the
+    same origins as the file itself.
+    """
     chunk: list[bytes] = []
     origins: list[str] = []
+    identity = ""
     offset = 0
     chunk_bytes = 0
     for line, size in bounded_lines(handle):
+        identity = identity or content_identity(line)
         chunk.append(line)
-        origins.append(f"{identity}:{offset}")
+        origins.append(line_origin(identity, offset))
         offset += size
         chunk_bytes += len(line)
         if len(chunk) >= CHUNK_LINES or chunk_bytes >= CHUNK_BYTES:
@@ -260,9 +267,8 @@ def ingest_files(sink: Sink, paths: Sequence[Path], progress: bool) -> IngestCou
         for path, handle in handles:
             bar.set_description(path.name)
             line = 1
-            st = path.stat()
             try:
-                for chunk, origins in _chunks(handle, f"{st.st_dev}:{st.st_ino}"):
+                for chunk, origins in _chunks(handle):
                     counts = sink.send(chunk, line, path.name, origins)
                     line += len(chunk)
                     total.add(counts)
