@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ashiato.beacon.accesslog import LogParser, LogRecord, Rejected
 from ashiato.beacon.consent import NECESSARY_ONLY, ConsentDecision
 from ashiato.beacon.event import Event
+from ashiato.beacon.logurl import parse_base_url, request_url
 from ashiato.beacon.pipeline import Enricher, Hit
 from ashiato.collector.lineid import line_event_id
 from ashiato.collector.metrics import Metrics
@@ -56,7 +57,7 @@ class IngestCounts:
 
 
 class LogIngestor:
-    """Turns access-log lines into events, built once per format and site."""
+    """Turns access-log lines into events, built once per format, site and base URL."""
 
     def __init__(
         self,
@@ -64,11 +65,14 @@ class LogIngestor:
         log_format: str = "combined",
         *,
         site: str = "",
+        base_url: str = "",
         exclude: Sequence[str] = (),
     ) -> None:
+        """Raises LogFormatError or BaseUrlError, naming what is wrong, for a bad setting."""
         self._enricher = enricher
         self._parser = LogParser(log_format)
         self._site = site
+        self._base = parse_base_url(base_url)
         self._exclude = re.compile("|".join(f"(?:{p})" for p in exclude)) if exclude else None
 
     def event(self, record: LogRecord) -> Event | str:
@@ -85,7 +89,7 @@ class LogIngestor:
             peer=record.remote_addr,
             x_forwarded_for=record.x_forwarded_for or None,
             site=self._site or record.host,
-            url=path,
+            url=request_url(record, self._base),
             referrer=record.referer,
             user_agent=record.user_agent,
             method=record.method,
