@@ -16,6 +16,7 @@ from aiohttp import web
 from ashiato.beacon import strictjson
 from ashiato.beacon.accesslog import LogFormatError
 from ashiato.beacon.errors import InvalidInput
+from ashiato.beacon.logurl import BaseUrlError
 from ashiato.collector.appkeys import (
     CONFIG,
     ENRICHER,
@@ -174,9 +175,10 @@ async def ingest(request: web.Request) -> web.Response:
             request.app[ENRICHER],
             log_format,
             site=request.query.get("site", ""),
+            base_url=request.query.get("host", ""),
             exclude=config.collection.log_exclude,
         )
-    except (ValueError, LogFormatError) as exc:
+    except (ValueError, LogFormatError, BaseUrlError) as exc:
         raise error(400, str(exc)) from None
     body = await read_json(request)
     lines, origins = body.get("lines"), body.get("origins")

@@ -51,7 +51,12 @@ def _add_settings(parent: argparse.ArgumentParser, *, everything: bool) -> None:
         title = "where the data is (every setting of `ashiato serve --help` is accepted too)"
     group = parent.add_argument_group(title)
     group.add_argument("--config", metavar="FILE", help="TOML config file (ASHIATO_CONFIG)")
+    # A command's own option wins over a setting's flag it has no use for (ingest-log's --host
+    # is a site's base URL, not serve's listening address).
+    own = {option for action in parent._actions for option in action.option_strings}
     for setting in SETTINGS:
+        if setting.flag in own:
+            continue
         metavar = "LIST" if setting.kind == "list" else setting.name.upper()
         default = ",".join(setting.default) if setting.kind == "list" else setting.default
         shown = everything or setting.name in _WHERE
@@ -437,6 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="combined, common, main, or an nginx log_format string (default: combined)",
     )
     ingest.add_argument("--site", help="site id for the lines (default: the request's host)")
+    ingest.add_argument(
+        "--host",
+        metavar="BASE_URL",
+        help="scheme and host the logged requests were made to: https://shop.example, or "
+        "shop.example if the scheme is unknown; URLs are stored whole, like the beacon's "
+        "(default: the line's $host and $scheme or $https, when the format has them)",
+    )
     ingest.add_argument(
         "--follow",
         action="store_true",

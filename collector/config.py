@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ashiato.beacon.accesslog import LogFormatError, LogParser
+from ashiato.beacon.logurl import BaseUrlError, parse_base_url
 from ashiato.beacon.netaddr import TrustedProxies
 from ashiato.beacon.vocabulary import (
     FSYNC_POLICIES,
@@ -121,6 +122,7 @@ class CollectionConfig:
     syslog_host: str
     syslog_format: str
     syslog_site: str
+    syslog_base_url: str
     syslog_idle_seconds: float
 
 
@@ -318,6 +320,10 @@ def _validate(config: Config) -> None:
         LogParser(config.collection.syslog_format)
     except LogFormatError as exc:
         raise ConfigError(f"syslog_format: {exc}") from None
+    try:
+        parse_base_url(config.collection.syslog_base_url)
+    except BaseUrlError as exc:
+        raise ConfigError(f"syslog_base_url: {exc}") from None
     for name in ("geoip_city_db", "geoip_asn_db"):
         path = getattr(config.collection, name)
         if path and not Path(path).is_file():

@@ -4,6 +4,10 @@ A checkpoint (device, inode, offset) is written only after the caller says the l
 are safely spooled, so a restart neither loses nor repeats lines. Rotation by rename-and-create
 is noticed by the inode changing (the rest of the old file is read first, also after a restart
 if it is found as `NAME.1`); rotation by copytruncate by the file shrinking below the offset.
+
+The checkpoint names the inode because it says where to resume reading. Event ids do not: each
+line's origin is its file's content identity and the line's offset (`lineid`), so the lines a
+follower stored are the same events when the rotated file, or a .gz of it, is read again.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ashiato.beacon.accesslog import MAX_LINE_BYTES
+from ashiato.collector.lineid import line_origin, read_identity
 
 MAX_CHUNK = 1 << 20
 
@@ -37,7 +42,7 @@ class Chunk:
     path: Path
     lines: list[bytes]
     checkpoint: Checkpoint
-    origins: list[str]  # "dev:inode:offset" of each line, for stable event ids
+    origins: list[str]  # each line's `lineid.line_origin`, for stable event ids
 
 
 class FollowedFile:
@@ -143,6 +148,8 @@ class FollowedFile:
 
     def _read(self, handle: BinaryIO, *, final: bool) -> Iterator[Chunk]:
         st = os.fstat(handle.fileno())
+        # Read again on every call: copytruncate gives the same inode new content.
+        identity = ""
         while True:
             start = handle.tell()
             data = handle.read(MAX_CHUNK)
@@ -168,7 +175,8 @@ class FollowedFile:
                 checkpoint = Checkpoint(st.st_dev, st.st_ino, start + len(data))
                 if handle is self._handle:
                     self._where = checkpoint
-                origin = f"{st.st_dev}:{st.st_ino}:{start}"
+                identity = identity or read_identity(handle.fileno())
+                origin = line_origin(identity, start)
                 yield Chunk(self.path, [data[: MAX_LINE_BYTES + 1]], checkpoint, [origin])
                 continue
             if end < 0 and not final and len(data) < MAX_CHUNK:
@@ -180,10 +188,13 @@ class FollowedFile:
             lines = data[: end + 1].split(b"\n")
             if lines and lines[-1] == b"":
                 lines.pop()
+            # Only complete lines are passed on before the end of a file, so the first line is
+            # complete by now, unless it is all a final file holds.
+            identity = identity or read_identity(handle.fileno())
             origins = []
             offset = start
             for line in lines:
-                origins.append(f"{st.st_dev}:{st.st_ino}:{offset}")
+                origins.append(line_origin(identity, offset))
                 offset += len(line) + 1
             checkpoint = Checkpoint(st.st_dev, st.st_ino, start + end + 1)
             if handle is self._handle:

@@ -2,15 +2,14 @@
 
 A server log carries no consent signal, so its events are kept under the necessary-only rules:
 truncated IP outside the security window, no visitor id. Requests for the collector's own
-endpoints are skipped, since the beacon already counted them.
+endpoints are skipped, since the beacon already counted them. URLs are stored whole, as the
+beacon stores them, as far as the operator's base URL and the line tell (`beacon.logurl`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,10 +17,11 @@ from dataclasses import dataclass, field
 from ashiato.beacon.accesslog import LogParser, LogRecord, Rejected
 from ashiato.beacon.consent import NECESSARY_ONLY, ConsentDecision
 from ashiato.beacon.event import Event
+from ashiato.beacon.logurl import parse_base_url, request_url
 from ashiato.beacon.pipeline import Enricher, Hit
+from ashiato.collector.lineid import line_event_id
 from ashiato.collector.metrics import Metrics
 
-_LOG_NAMESPACE = uuid.UUID("6b1d3c52-8f0e-4f5e-9a57-0b8f3c1a9e21")
 SERVER_LOG = ConsentDecision(NECESSARY_ONLY, "server_log")
 # The collector's own endpoints: counted by the beacon already.
 _OWN_PATHS = re.compile(r"^/(?:b\.gif|b|t\.js|consent|o/[^/]+\.gif|c/[^/]+)(?:[?#]|$)")
@@ -56,15 +56,8 @@ class IngestCounts:
         }
 
 
-def line_event_id(origin: str, line: bytes | str) -> str:
-    """A stable event id for the log line found at `origin`."""
-    data = line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape")
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    return str(uuid.uuid5(_LOG_NAMESPACE, f"{origin}:{digest}"))
-
-
 class LogIngestor:
-    """Turns access-log lines into events, built once per format and site."""
+    """Turns access-log lines into events, built once per format, site and base URL."""
 
     def __init__(
         self,
@@ -72,11 +65,14 @@ class LogIngestor:
         log_format: str = "combined",
         *,
         site: str = "",
+        base_url: str = "",
         exclude: Sequence[str] = (),
     ) -> None:
+        """Raises LogFormatError or BaseUrlError, naming what is wrong, for a bad setting."""
         self._enricher = enricher
         self._parser = LogParser(log_format)
         self._site = site
+        self._base = parse_base_url(base_url)
         self._exclude = re.compile("|".join(f"(?:{p})" for p in exclude)) if exclude else None
 
     def event(self, record: LogRecord) -> Event | str:
@@ -93,7 +89,7 @@ class LogIngestor:
             peer=record.remote_addr,
             x_forwarded_for=record.x_forwarded_for or None,
             site=self._site or record.host,
-            url=path,
+            url=request_url(record, self._base),
             referrer=record.referer,
             user_agent=record.user_agent,
             method=record.method,
@@ -112,10 +108,10 @@ class LogIngestor:
     ) -> tuple[list[dict[str, object]], IngestCounts]:
         """Rows to store for `lines`, with counts; rejected lines keep `label:number`.
 
-        `origins` names where each line sits (file identity and byte offset). The event id is
-        derived from it and the line, so reading the same line again (after a crash between
-        spooling and the checkpoint, or ingesting a file twice) gives the same event, which
-        storage keeps once.
+        `origins` names where each line sits (`lineid.line_origin`: its file's content identity
+        and byte offset). The event id is derived from it and the line, so reading the same line
+        again (after a crash between spooling and the checkpoint, or from a copy or a .gz of a
+        file already read) gives the same event, which storage keeps once.
         """
         counts = IngestCounts()
         rows: list[dict[str, object]] = []

@@ -21,17 +21,20 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol, cast
 
 from tqdm import tqdm
 
 from ashiato.beacon.accesslog import MAX_LINE_BYTES, LogFormatError, LogParser
+from ashiato.beacon.logurl import BaseUrlError, parse_base_url
 from ashiato.collector.adminclient import CommandError, admin_token, server_url
 from ashiato.collector.app import build_enricher, event_writer, open_spool, prepare_storage
 from ashiato.collector.config import Config, store_for
 from ashiato.collector.follow import FollowedFile
 from ashiato.collector.ingest import IngestCounts, LogIngestor
+from ashiato.collector.lineid import content_identity, line_origin
 from ashiato.collector.secrets import load_secrets
 from ashiato.storage.backend import Store
 from ashiato.storage.errors import StoreInUse, UnstorableRow
@@ -44,6 +47,15 @@ FILES_DRAIN_SECONDS = 300.0
 # A chunk sent to a running server stays far below its request limit (16 MiB), even when
 # every byte needs a JSON escape.
 CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class LineSettings:
+    """How this run reads its lines: `--format`, `--site` and `--host` as given ("" if not)."""
+
+    log_format: str
+    site: str
+    base_url: str
 
 
 class Sink(Protocol):
@@ -82,15 +94,16 @@ class LocalSink:
     """Parse here, spool, and insert through this process's spooled writer (as `serve` does)."""
 
     def __init__(
-        self, config: Config, store: Store, log_format: str, site: str, drain_seconds: float
+        self, config: Config, store: Store, lines: LineSettings, drain_seconds: float
     ) -> None:
         prepare_storage(store)
         keys = load_secrets(config.data_dir)
         self._store = store
         self._ingestor = LogIngestor(
             build_enricher(config, keys.visitor_key),
-            log_format,
-            site=site,
+            lines.log_format,
+            site=lines.site,
+            base_url=lines.base_url,
             exclude=config.collection.log_exclude,
         )
         self._spool = open_ingest_spool(config)
@@ -145,9 +158,9 @@ class LocalSink:
 class ApiSink:
     """Send lines to the running server that holds the embedded store."""
 
-    def __init__(self, url: str, token: str, log_format: str, site: str) -> None:
+    def __init__(self, url: str, token: str, lines: LineSettings) -> None:
         self._url = f"{url}/admin/ingest?" + urllib.parse.urlencode(
-            {"format": log_format, "site": site}
+            {"format": lines.log_format, "site": lines.site, "host": lines.base_url}
         )
         self._token = token
 
@@ -231,15 +244,21 @@ def bounded_lines(handle: IO[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator
         yield line.rstrip(b"\r\n"), size
 
 
-def _chunks(handle: IO[bytes], identity: str) -> Iterator[tuple[list[bytes], list[str]]]:
-    """Lines in chunks of bounded count and bytes, each line with its origin (file, offset)."""
+def _chunks(handle: IO[bytes]) -> Iterator[tuple[list[bytes], list[str]]]:
+    """Lines in chunks of bounded count and bytes, each line with its origin (content, offset).
+
+    The file's identity is its first line's (`lineid`), so a copy or a .gz of a file gives the
+    same origins as the file itself.
+    """
     chunk: list[bytes] = []
     origins: list[str] = []
+    identity = ""
     offset = 0
     chunk_bytes = 0
     for line, size in bounded_lines(handle):
+        identity = identity or content_identity(line)
         chunk.append(line)
-        origins.append(f"{identity}:{offset}")
+        origins.append(line_origin(identity, offset))
         offset += size
         chunk_bytes += len(line)
         if len(chunk) >= CHUNK_LINES or chunk_bytes >= CHUNK_BYTES:
@@ -260,9 +279,8 @@ def ingest_files(sink: Sink, paths: Sequence[Path], progress: bool) -> IngestCou
         for path, handle in handles:
             bar.set_description(path.name)
             line = 1
-            st = path.stat()
             try:
-                for chunk, origins in _chunks(handle, f"{st.st_dev}:{st.st_ino}"):
+                for chunk, origins in _chunks(handle):
                     counts = sink.send(chunk, line, path.name, origins)
                     line += len(chunk)
                     total.add(counts)
@@ -310,17 +328,22 @@ def summary(counts: IngestCounts) -> str:
 
 def make_sink(config: Config, env: Mapping[str, str], args: argparse.Namespace) -> Sink:
     """A local sink, or the running server's API when it holds the embedded store."""
+    lines = LineSettings(args.format, args.site or "", args.host or "")
     try:
-        LogParser(args.format)
+        LogParser(lines.log_format)
     except LogFormatError as exc:
         raise CommandError(f"--format: {exc}") from None
     try:
+        parse_base_url(lines.base_url)
+    except BaseUrlError as exc:
+        raise CommandError(f"--host: {exc}") from None
+    try:
         store = store_for(config)
     except StoreInUse:
-        return ApiSink(server_url(config), admin_token(config, env), args.format, args.site or "")
+        return ApiSink(server_url(config), admin_token(config, env), lines)
     drain = config.storage.drain_seconds if args.follow else FILES_DRAIN_SECONDS
     try:
-        return LocalSink(config, store, args.format, args.site or "", drain)
+        return LocalSink(config, store, lines, drain)
     except BaseException:
         store.close()
         raise

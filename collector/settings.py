@@ -247,6 +247,15 @@ SETTINGS: tuple[Setting, ...] = (
         "site id for syslog lines (default: the request's host)",
     ),
     Setting(
+        "syslog_base_url",
+        "collection",
+        str,
+        "",
+        "scheme and host of the site syslog lines come from (https://shop.example), put before "
+        "each request path so URLs are stored whole as the beacon stores them (default: the "
+        "line's $host and $scheme, when the format has them)",
+    ),
+    Setting(
         "syslog_idle_seconds",
         "collection",
         float,

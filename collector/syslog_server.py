@@ -30,6 +30,7 @@ class SyslogHandler:
             app[ENRICHER],
             config.syslog_format,
             site=config.syslog_site,
+            base_url=config.syslog_base_url,
             exclude=config.log_exclude,
         )
 

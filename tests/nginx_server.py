@@ -23,7 +23,8 @@ http {{
     fastcgi_temp_path {dir}/tmp/fastcgi;
     uwsgi_temp_path {dir}/tmp/uwsgi;
     scgi_temp_path {dir}/tmp/scgi;
-    access_log {dir}/access.log combined;
+    {log_format}
+    access_log {dir}/access.log {format_name};
     {syslog}
     server {{
         listen 127.0.0.1:{port};
@@ -67,8 +68,14 @@ class Nginx:
         self.process.wait(timeout=20)
 
 
-def start_nginx(directory: Path, syslog_port: int | None = None) -> Nginx:
-    """Start nginx in `directory`, optionally also logging to syslog on 127.0.0.1."""
+def start_nginx(
+    directory: Path, syslog_port: int | None = None, log_format: str | None = None
+) -> Nginx:
+    """Start nginx in `directory`, optionally also logging to syslog on 127.0.0.1.
+
+    The access log file is written with `log_format` when given (no single quotes in it), else
+    with `combined`; syslog always gets `combined`.
+    """
     binary = nginx_binary()
     if binary is None:
         raise RuntimeError("nginx is not installed: apt-get install nginx-light")
@@ -80,7 +87,15 @@ def start_nginx(directory: Path, syslog_port: int | None = None) -> Nginx:
         else ""
     )
     conf = directory / "nginx.conf"
-    conf.write_text(_CONF.format(dir=directory, port=port, syslog=syslog))
+    conf.write_text(
+        _CONF.format(
+            dir=directory,
+            port=port,
+            syslog=syslog,
+            log_format=f"log_format custom '{log_format}';" if log_format else "",
+            format_name="custom" if log_format else "combined",
+        )
+    )
     process = subprocess.Popen(
         [binary, "-c", str(conf), "-p", str(directory)],
         stdout=subprocess.DEVNULL,

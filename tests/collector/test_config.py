@@ -83,6 +83,10 @@ def test_lists_and_booleans_come_from_text() -> None:
         ({"ASHIATO_FSYNC": "sometimes"}, "fsync: always, interval, roll or never; got"),
         ({"ASHIATO_BATCH_ROWS": "0"}, "batch_rows: must be at least 1"),
         ({"ASHIATO_DATABASE": "x; DROP"}, "database: not a valid name"),
+        (
+            {"ASHIATO_SYSLOG_BASE_URL": "https://shop.example/shop"},
+            "syslog_base_url: only a scheme and a host",
+        ),
     ],
 )
 def test_a_bad_value_fails_with_its_key(env: dict[str, str], message: str) -> None:

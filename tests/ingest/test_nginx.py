@@ -115,3 +115,75 @@ def test_requests_to_nginx_arrive_through_syslog_and_through_the_log_file(
     assert "skipped (own_endpoint): 1" in ingested.stdout
     assert _wait_rows(served, "file", 2) == expected
     assert _rows(served, "syslog") == expected  # nothing counted twice
+
+
+HOST_FORMAT = (
+    '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+    '"$http_referer" "$http_user_agent" $scheme://$http_host'
+)
+
+
+def _urls(served: Served, site: str) -> list[str]:
+    result = run_cli(
+        "sql",
+        "--data-dir",
+        str(served.data_dir),
+        "--format",
+        "json",
+        f"SELECT url FROM events WHERE site = '{site}' AND url LIKE '%/page%' ORDER BY url",
+        check=True,
+    )
+    return [row["url"] for row in json.loads(result.stdout)]
+
+
+def _wait_urls(served: Served, site: str, count: int) -> list[str]:
+    deadline = time.monotonic() + 30
+    while True:
+        urls = _urls(served, site)
+        if len(urls) >= count or time.monotonic() > deadline:
+            return urls
+        time.sleep(0.3)
+
+
+def test_urls_are_whole_from_the_logged_host_and_scheme_or_the_base_url(tmp_path: Path) -> None:
+    syslog_port = free_port()
+    served = Served(
+        tmp_path / "var",
+        [
+            "--syslog-port",
+            str(syslog_port),
+            "--syslog-site",
+            "syslog",
+            "--syslog-base-url",
+            "https://shop.example",
+            "--batch-ms",
+            "100",
+        ],
+    )
+    nginx = start_nginx(tmp_path / "nginx", syslog_port, log_format=HOST_FORMAT)
+    try:
+        nginx.get("/page1?x=1")
+        nginx.get("/page2")
+        # syslog lines are `combined`: no host in them, so the setting gives it.
+        assert _wait_urls(served, "syslog", 2) == [
+            "https://shop.example/page1?x=1",
+            "https://shop.example/page2",
+        ]
+        nginx.stop()
+        here = f"http://127.0.0.1:{nginx.port}"
+        run_cli(
+            "ingest-log",
+            "--data-dir",
+            str(served.data_dir),
+            "--site",
+            "file",
+            "--format",
+            HOST_FORMAT,
+            str(nginx.access_log),
+            check=True,
+        )
+        assert _wait_urls(served, "file", 2) == [f"{here}/page1?x=1", f"{here}/page2"]
+    finally:
+        if nginx.process.poll() is None:
+            nginx.stop()
+        served.stop()
