@@ -17,19 +17,24 @@ NECESSARY_ONLY: tuple[str, ...] = (ALWAYS,)
 _SPLIT = re.compile(r"[\s,.+|]+")
 
 
+def _named(text: str) -> set[str]:
+    """The lower-cased names in a consent value (comma, dot, plus or space separated)."""
+    return {p.strip().lower() for p in _SPLIT.split(text[:512]) if p}
+
+
 def parse_purposes(text: str) -> tuple[str, ...]:
     """Purposes named in `text` (comma, dot or plus separated), in canonical order.
 
     Unknown names are ignored rather than refused: a consent manager may know purposes the
     collector does not, and ignoring them can only grant less.
     """
-    named = {p.strip().lower() for p in _SPLIT.split(text[:512]) if p}
+    named = _named(text)
     return tuple(p for p in PURPOSES if p in named or p == ALWAYS)
 
 
 def unknown_purposes(text: str) -> tuple[str, ...]:
     """Names in `text` that are not purposes: ignored by `parse_purposes`, worth a warning."""
-    return tuple(sorted({p.strip().lower() for p in _SPLIT.split(text[:512]) if p} - set(PURPOSES)))
+    return tuple(sorted(_named(text) - set(PURPOSES)))
 
 
 def cookie_value(purposes: Iterable[str]) -> str:
