@@ -7,20 +7,39 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
-from ashiato.beacon.columns import withheld
+from ashiato.beacon import raw as r
+from ashiato.beacon.columns import COLUMNS, withheld
 from ashiato.beacon.consent import ConsentDecision, ConsentPolicy, decide, retention_class
 from ashiato.beacon.event import Event
 from ashiato.beacon.geo import GeoInfo, GeoLookup
 from ashiato.beacon.language import primary_language
 from ashiato.beacon.netaddr import TrustedProxies, client_ip, normalize_ip, truncate_ip
+from ashiato.beacon.raw import raw_values
 from ashiato.beacon.referrer import ReferrerClassifier
 from ashiato.beacon.text import CHECKED_FIELDS, check_clean, clean
 from ashiato.beacon.useragent import UserAgentParser, is_generic_mail_fetcher
 from ashiato.beacon.vocabulary import ALWAYS
 
 _NO_GEO = GeoInfo()
+_INDEX = {name: i for i, name in enumerate(COLUMNS)}
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
+@functools.lru_cache(maxsize=1024)
+def _day(days: int) -> date:
+    """The date `days` after 1970-01-01 (the UTC day of a timestamp), cached: hits share days."""
+    return date.fromordinal(_EPOCH + days)
+
+
+@functools.lru_cache(maxsize=256)
+def _withheld_at(
+    purposes: frozenset[str], kind: str, suppressed: bool
+) -> tuple[tuple[int, Any], ...]:
+    """(column index, empty value) of each column a hit may not keep (`beacon.columns`)."""
+    return tuple((_INDEX[c.name], c.empty) for c in withheld(purposes, kind, suppressed))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,72 +155,86 @@ class Enricher:
     def build(self, hit: Hit, decision: ConsentDecision | None = None) -> Built:
         """Turn a hit into the event to store, keeping only what its consent allows.
 
+        The same work the loader does for a spooled raw record (`row`), for one hit at hand.
+        """
+        decision = decision or self.decide(hit)
+        visitor = (
+            visitor_pseudonym(hit.visitor_cookie, self._visitor_key) if hit.visitor_cookie else None
+        )
+        values = dict(zip(COLUMNS, self.row(raw_values(hit, decision, visitor)), strict=True))
+        del values["day"]  # the event derives it from ts_ms
+        values["is_bot"] = bool(values["is_bot"])
+        return Built(Event(**values), decision)
+
+    def row(self, raw: list[Any]) -> list[Any]:
+        """The events-table row of one raw record (`beacon.raw`), its values in column order.
+
         Every value is worked out first; then each column whose purpose the hit did not grant
         (per `beacon.columns`) is emptied, so the rule lives in one table, not in this code.
         """
         cut = self._cut
-        decision = decision or self.decide(hit)
-        ip, truncated, geo = self._addresses(hit.peer, hit.x_forwarded_for, hit.forwarded)
-        device = self.user_agents.parse(hit.user_agent)
+        kind, user_agent, purposes = raw[r.KIND], raw[r.USER_AGENT], raw[r.PURPOSES]
+        ip, truncated, geo = self._addresses(raw[r.PEER], raw[r.XFF], raw[r.FORWARDED])
+        device = self.user_agents.parse(user_agent)
         automated = device.automated
-        if hit.kind == "email_open" and not automated and is_generic_mail_fetcher(hit.user_agent):
+        if kind == "email_open" and not automated and is_generic_mail_fetcher(user_agent):
             automated = "mail_proxy"
-        elif hit.kind == "email_click" and device.device == "bot" and not automated:
+        elif kind == "email_click" and device.device == "bot" and not automated:
             automated = "link_scanner"
-        ref = self.referrers.classify(cut(hit.referrer), cut(hit.url))
-        values: dict[str, Any] = {
-            "ts_ms": hit.ts_ms,
-            "kind": hit.kind,
-            "site": cut(hit.site, 128),
-            "name": cut(hit.name, 128),
-            "url": cut(hit.url),
-            "referrer": cut(hit.referrer),
-            "ref_medium": ref.medium,
-            "ref_source": ref.source,
-            "ref_term": ref.term,
-            "ip": truncated,
-            "ip_full": (ip or None) if self._keep_full_ip else None,
-            "host": cut(hit.host, 255) if hit.host else None,
-            "user_agent": cut(hit.user_agent, 512),
-            "browser": device.browser,
-            "browser_version": device.browser_version,
-            "os": device.os,
-            "os_version": device.os_version,
-            "device": device.device,
-            "is_bot": device.is_bot,
-            "automated": automated,
-            "language": cut(hit.language, 35).lower() or primary_language(hit.accept_language),
-            "screen": cut(hit.screen, 16),
-            "country": geo.country,
-            "region": geo.region,
-            "city": geo.city,
-            "asn": geo.asn,
-            "as_org": geo.as_org,
-            "visitor_id": (
-                visitor_pseudonym(hit.visitor_cookie, self._visitor_key)
-                if hit.visitor_cookie
-                else None
-            ),
-            "campaign": cut(hit.campaign, 128),
-            "recipient": hit.recipient or None,
-            "target_url": cut(hit.target_url),
-            "method": cut(hit.method, 16),
-            "status": hit.status,
-            "bytes_sent": hit.bytes_sent,
-            "request_time_ms": hit.request_time_ms,
-            # `necessary` is always granted, whatever a decision built elsewhere lists.
-            "purposes": decision.purposes
-            if ALWAYS in decision.purposes
-            else (ALWAYS, *decision.purposes),
-            "consent_signal": decision.signal,
-            "policy_version": self.policy.version,
-            "retention_class": retention_class(decision.purposes, hit.kind),
-            "source": hit.source,
-            "props": cut(json.dumps(hit.props, ensure_ascii=False), 4096) if hit.props else "",
-        }
-        for column in withheld(decision.purposes, hit.kind, hit.suppressed):
-            values[column.name] = column.empty
-        return Built(Event(**values), decision)
+        url, referrer = cut(raw[r.URL]), cut(raw[r.REFERRER])
+        ref = self.referrers.classify(referrer, url)
+        ts_ms, host, props = raw[r.TS_MS], raw[r.HOST], raw[r.PROPS]
+        # `necessary` is always granted, whatever a decision built elsewhere lists.
+        granted = tuple(purposes) if ALWAYS in purposes else (ALWAYS, *purposes)
+        values = [
+            raw[r.EVENT_ID],
+            ts_ms,
+            _day(ts_ms // 86_400_000),
+            kind,
+            cut(raw[r.SITE], 128),
+            cut(raw[r.NAME], 128),
+            url,
+            referrer,
+            ref.medium,
+            ref.source,
+            ref.term,
+            truncated,
+            (ip or None) if self._keep_full_ip else None,
+            cut(host, 255) if host else None,
+            cut(user_agent, 512),
+            device.browser,
+            device.browser_version,
+            device.os,
+            device.os_version,
+            device.device,
+            int(device.is_bot),
+            automated,
+            cut(raw[r.LANGUAGE], 35).lower() or primary_language(raw[r.ACCEPT_LANGUAGE]),
+            cut(raw[r.SCREEN], 16),
+            geo.country,
+            geo.region,
+            geo.city,
+            geo.asn,
+            geo.as_org,
+            raw[r.VISITOR_ID],
+            None,  # member_id: filled only by linking, later
+            cut(raw[r.CAMPAIGN], 128),
+            raw[r.RECIPIENT] or None,
+            cut(raw[r.TARGET_URL]),
+            cut(raw[r.METHOD], 16),
+            raw[r.STATUS],
+            raw[r.BYTES_SENT],
+            raw[r.REQUEST_TIME_MS],
+            granted,
+            raw[r.CONSENT_SIGNAL],
+            self.policy.version,
+            retention_class(purposes, kind),
+            raw[r.SOURCE],
+            cut(json.dumps(props, ensure_ascii=False), 4096) if props else "",
+        ]
+        for index, empty in _withheld_at(frozenset(purposes), kind, bool(raw[r.SUPPRESSED])):
+            values[index] = empty
+        return values
 
     def _cut(self, text: str, limit: int = 0) -> str:
         """Truncate a field to its limit (the configured maximum unless a smaller one is given)."""

@@ -28,7 +28,7 @@ from ashiato.collector.appkeys import (
     WRITER,
 )
 from ashiato.collector.auth import TokenRecord
-from ashiato.collector.config import WORKER_ENV
+from ashiato.collector.config import ROLE_ENV
 from ashiato.collector.hits import read_limited
 from ashiato.collector.ingest import LogIngestor, record_ingest
 from ashiato.collector.operations import (
@@ -172,7 +172,6 @@ async def ingest(request: web.Request) -> web.Response:
     try:
         first_line = int(request.query.get("first_line", "1"))
         ingestor = LogIngestor(
-            request.app[ENRICHER],
             log_format,
             site=request.query.get("site", ""),
             base_url=request.query.get("host", ""),
@@ -188,8 +187,8 @@ async def ingest(request: web.Request) -> web.Response:
         raise error(400, "'origins' must be a list as long as 'lines'")
     encoded = [line.encode("utf-8", "surrogateescape") for line in lines]
     label = request.query.get("label", "")[:200]
-    rows, counts = ingestor.rows(encoded, first_line, label, origins)
-    if rows and not request.app[WRITER].submit(rows):
+    records, counts = ingestor.records(encoded, first_line, label, origins)
+    if records and not request.app[WRITER].submit_records(records):
         raise web.HTTPServiceUnavailable(
             text=json.dumps({"error": "spool full; retry later"}),
             headers={"Retry-After": "1"},
@@ -282,7 +281,7 @@ def operation_handler(name: str) -> Callable[[web.Request], Awaitable[web.Respon
 
 
 def reload_keys(app: web.Application, *, tell_siblings: bool = True) -> None:
-    """Read keys.json again in this process; with workers, have the supervisor tell them all."""
+    """Read keys.json again in this process; under a supervisor, have it tell them all."""
     secrets = app[SECRETS].reload()
     app[ENRICHER].set_visitor_key(secrets.visitor_key)
     log.info(
@@ -290,7 +289,8 @@ def reload_keys(app: web.Application, *, tell_siblings: bool = True) -> None:
         ",".join(sorted(secrets.tokens.keys)),
         secrets.tokens.current,
     )
-    if tell_siblings and os.environ.get(WORKER_ENV) is not None:
+    # A process the supervisor started (an edge, a loader, a worker): the others reload too.
+    if tell_siblings and os.environ.get(ROLE_ENV) is not None:
         os.kill(os.getppid(), signal.SIGHUP)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ from ashiato.beacon.consent import ConsentPolicy
 from ashiato.beacon.geo import GeoLookup
 from ashiato.beacon.netaddr import TrustedProxies
 from ashiato.beacon.pipeline import Enricher
+from ashiato.beacon.raw import RAW_LAYOUT
 from ashiato.beacon.referrer import ReferrerClassifier
 from ashiato.beacon.useragent import UserAgentParser
-from ashiato.collector import admin, collect
+from ashiato.collector import admin, collect, mail, passthrough
 from ashiato.collector.appkeys import (
     BATCHER,
     CONFIG,
@@ -27,28 +29,35 @@ from ashiato.collector.appkeys import (
     ENRICHER,
     METRICS,
     RDNS,
+    ROLE,
     SECRETS,
+    SHAPER,
     STORE,
+    SUPPRESSED,
     TOKENS,
     WRITER,
 )
 from ashiato.collector.auth import TokenStore
-from ashiato.collector.background import background_ctx
+from ashiato.collector.background import Suppressed, background_ctx, load_suppressed
 from ashiato.collector.batching import TurnBatcher
-from ashiato.collector.config import WORKER_ENV, Config
+from ashiato.collector.config import LOADER_ENV, WORKER_ENV, Config
 from ashiato.collector.cors import CorsPolicy
 from ashiato.collector.listener import guard_middleware
+from ashiato.collector.loader import Appender, WriterGroup, adopt_spools
 from ashiato.collector.malformed import MAX_FIELD_SIZE, ServerLog, parser_url_limit, url_limit
 from ashiato.collector.metrics import Metrics
 from ashiato.collector.rdns import ReverseDNS
+from ashiato.collector.roles import HANDOFF_SECONDS, LOADER_POLL_SECONDS, Role
 from ashiato.collector.secrets import LiveSecrets
+from ashiato.collector.shaping import RawShaper
 from ashiato.collector.syslog_server import syslog_ctx
 from ashiato.storage.backend import Store, connection
 from ashiato.storage.cluster import ClusterStore
 from ashiato.storage.errors import StorageUnavailable
-from ashiato.storage.schema import EVENT_RECORD, EVENTS_TABLE, SINGLE, Layout, migrate
+from ashiato.storage.handoff import EdgeSpool, LoaderSpool
+from ashiato.storage.schema import EVENTS_TABLE, SINGLE, Layout, migrate
 from ashiato.storage.spool import Spool
-from ashiato.storage.writer import BatchWriter, WriterObserver
+from ashiato.storage.writer import BatchWriter, Shaper, WriterObserver
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +88,17 @@ def spool_directory(config: Config) -> Path:
     return config.data_dir / "spool" / f"worker-{os.environ.get(WORKER_ENV, '0')}"
 
 
-def open_spool(config: Config, directory: Path | None = None) -> Spool:
-    """A durable spool of event rows, per the storage settings (this worker's by default)."""
+def loader_spool_directory(config: Config) -> Path:
+    """The loader's own spool, for the log lines it takes in itself (admin API, syslog)."""
+    return config.data_dir / "spool" / f"loader-{os.environ.get(LOADER_ENV, '0')}"
+
+
+def open_spool(config: Config, directory: Path | None = None, kind: type[Spool] = Spool) -> Spool:
+    """A durable spool of raw records, per the storage settings (this worker's by default)."""
     storage = config.storage
-    return Spool(
+    return kind(
         directory or spool_directory(config),
-        columns=EVENT_RECORD,
+        columns=RAW_LAYOUT,
         segment_bytes=storage.spool_segment_mb << 20,
         max_bytes=storage.spool_max_mb << 20,
         fsync=storage.fsync,
@@ -93,9 +107,14 @@ def open_spool(config: Config, directory: Path | None = None) -> Spool:
 
 
 def event_writer(
-    config: Config, store: Store, spool: Spool, observer: WriterObserver | None = None
+    config: Config,
+    store: Store,
+    spool: Spool,
+    shaper: Shaper,
+    observer: WriterObserver | None = None,
+    poll: float | None = None,
 ) -> BatchWriter:
-    """The batch writer of event rows over `spool`, per the storage settings."""
+    """The batch writer of the events table over `spool`, per the storage settings."""
     return BatchWriter(
         store,
         EVENTS_TABLE,
@@ -103,10 +122,12 @@ def event_writer(
         max_rows=config.storage.batch_rows,
         max_delay=config.storage.batch_ms / 1000,
         observer=observer,
+        shaper=shaper,
+        poll=poll,
     )
 
 
-async def _prepare_then_start(store: Store, writer: BatchWriter, first_error: str) -> None:
+async def _prepare_then_start(store: Store, start: Callable[[], None], first_error: str) -> None:
     """Migrate, retrying while ClickHouse is away, then start inserting what was spooled."""
     delay = 0.5
     error = first_error
@@ -120,40 +141,92 @@ async def _prepare_then_start(store: Store, writer: BatchWriter, first_error: st
             break
         except StorageUnavailable as exc:
             error = str(exc)
-    writer.start()
+    start()
+
+
+async def _adopt_spools(app: web.Application, group: WriterGroup) -> None:
+    """The loader's round: take in every spool directory no other process reads."""
+    config, store, metrics = app[CONFIG], app[STORE], app[METRICS]
+    shaper = app[SHAPER]
+
+    def make(spool: LoaderSpool) -> BatchWriter:
+        return event_writer(config, store, spool, shaper, metrics, poll=LOADER_POLL_SECONDS)
+
+    root = config.data_dir / "spool"
+    while True:
+        await asyncio.to_thread(adopt_spools, group, root, make)
+        await asyncio.sleep(1)
 
 
 async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the spooled batch writer once the schema is in place; drain it on shutdown."""
+    """Insert from the spools (this process's own, and the edges' in a loader) once the
+    schema is in place; drain on shutdown."""
     config, store, metrics = app[CONFIG], app[STORE], app[METRICS]
-    spool = await asyncio.to_thread(open_spool, config)
-    writer = event_writer(config, store, spool, metrics)
-    metrics.watch_spool(spool, writer)
-    app[WRITER] = writer
-    app[BATCHER] = TurnBatcher(writer)
-    starting: asyncio.Task[None] | None = None
+    loader = app[ROLE] == "loader"
+    app[SUPPRESSED] = Suppressed(partial(asyncio.to_thread, load_suppressed, store))
+    shaper = RawShaper(app[ENRICHER], metrics, metrics.enriched)
+    app[SHAPER] = shaper
+    directory = loader_spool_directory(config) if loader else spool_directory(config)
+    spool = await asyncio.to_thread(open_spool, config, directory)
+    writer = event_writer(config, store, spool, shaper, metrics)
+    group = WriterGroup(writer, spool)
+    metrics.watch_spools(group)
+    app[WRITER] = group
+    app[BATCHER] = TurnBatcher(group)
+    tasks: list[asyncio.Task[None]] = []
+
+    def start() -> None:
+        writer.start()
+        if loader:
+            tasks.append(asyncio.create_task(_adopt_spools(app, group)))
+
     try:
         await asyncio.to_thread(prepare_storage, store)
-        writer.start()
+        start()
     except StorageUnavailable as exc:
         # Serve from the spool at once; the writer starts when ClickHouse answers.
-        starting = asyncio.create_task(_prepare_then_start(store, writer, str(exc)))
+        tasks.append(asyncio.create_task(_prepare_then_start(store, start, str(exc))))
     yield
-    if starting is not None:
-        starting.cancel()
-    waiting = writer.depth
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    waiting = group.depth
     if waiting:
         log.info(
             "stopping: inserting %d spooled rows (up to %gs)", waiting, config.storage.drain_seconds
         )
-    left = await asyncio.to_thread(writer.stop, config.storage.drain_seconds)
-    spool.close()
+    left = await asyncio.to_thread(group.stop, config.storage.drain_seconds)
     log.info(
         "stopped: %d rows stored since start, %d drained at shutdown; %s",
         metrics.stored_rows,
         max(0, waiting - left),
         f"{left} rows left in the spool for the next start" if left else "the spool is empty",
     )
+
+
+async def _edge_spool_ctx(app: web.Application) -> AsyncIterator[None]:
+    """An edge's spool: append before answering, hand segments to the loader as they fill."""
+    config, metrics = app[CONFIG], app[METRICS]
+    spool = await asyncio.to_thread(open_spool, config, None, EdgeSpool)
+    assert isinstance(spool, EdgeSpool)
+    appender = Appender(spool, metrics)
+    app[BATCHER] = TurnBatcher(appender)
+    interval = min(config.storage.batch_ms / 1000, HANDOFF_SECONDS)
+
+    async def hand_over() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(spool.handoff)
+            except OSError as exc:
+                log.error("could not hand a spool segment over: %s", exc)
+
+    task = asyncio.create_task(hand_over())
+    yield
+    appender.stopping = True
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.to_thread(spool.close)
 
 
 def build_enricher(config: Config, visitor_key: bytes) -> Enricher:
@@ -245,9 +318,18 @@ def handler_args(config: Config, metrics: Metrics) -> dict[str, Any]:
 
 
 def create_app(
-    config: Config, *, store: Store, registry: CollectorRegistry | None = None
+    config: Config,
+    *,
+    store: Store | None,
+    registry: CollectorRegistry | None = None,
+    role: Role = "all",
 ) -> web.Application:
-    """Build the collector application around `store`, reporting into `registry`."""
+    """Build the collector application around `store`, reporting into `registry`.
+
+    `role` says which part of the collector this process is (`collector.roles`): an edge
+    answers and spools and needs no store; a loader inserts and serves the admin API; "all"
+    does both in one process.
+    """
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
     app = web.Application(
         # Admin uploads (log chunks) may be large; public endpoints enforce their own limits.
@@ -256,18 +338,31 @@ def create_app(
         middlewares=[guard_middleware, url_limit],
     )
     app[CONFIG] = config
-    app[STORE] = store
     app[METRICS] = metrics
+    app[ROLE] = role
     app[CORS] = CorsPolicy.from_config(config.collection)
-    app[TOKENS] = TokenStore(config.data_dir)
     app.cleanup_ctx.append(_enrichment_ctx)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_handler)
+    if role == "edge":
+        app.cleanup_ctx.append(_edge_spool_ctx)
+        app.cleanup_ctx.append(_metrics_ctx)
+        collect.add_routes(app, optout=passthrough.to_loader)
+        passthrough.add_routes(app)
+        return app
+    if store is None:
+        raise ValueError(f"a {role} process needs a store")
+    app[STORE] = store
+    app[TOKENS] = TokenStore(config.data_dir)
     app.cleanup_ctx.append(_storage_ctx)
     app.cleanup_ctx.append(syslog_ctx)
     app.cleanup_ctx.append(_metrics_ctx)
     app.cleanup_ctx.append(background_ctx)
-    app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_handler)
-    collect.add_routes(app)
+    if role == "all":
+        collect.add_routes(app)
+    else:
+        mail.add_loader_routes(app)
+        passthrough.add_loader_routes(app)
     admin.add_routes(app)
     return app

@@ -13,15 +13,19 @@ if TYPE_CHECKING:
     from ashiato.collector.batching import TurnBatcher
     from ashiato.collector.config import Config
     from ashiato.collector.cors import CorsPolicy
+    from ashiato.collector.loader import WriterGroup
     from ashiato.collector.metrics import Metrics
     from ashiato.collector.rdns import ReverseDNS
+    from ashiato.collector.roles import Role
     from ashiato.collector.secrets import LiveSecrets
+    from ashiato.collector.shaping import RawShaper
     from ashiato.storage.backend import Store
-    from ashiato.storage.writer import BatchWriter
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 STORE: web.AppKey[Store] = web.AppKey("store")
-WRITER: web.AppKey[BatchWriter] = web.AppKey("writer")
+WRITER: web.AppKey[WriterGroup] = web.AppKey("writer")
+ROLE: web.AppKey[Role] = web.AppKey("role")
+SHAPER: web.AppKey[RawShaper] = web.AppKey("shaper")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 TOKENS: web.AppKey[TokenStore] = web.AppKey("tokens")
 ENRICHER: web.AppKey[Enricher] = web.AppKey("enricher")

@@ -27,9 +27,9 @@ class Suppressed:
     and what this process wrote after a load began is added to its result.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, load: Callable[[], Awaitable[SuppressionList]]) -> None:
         self.current = SuppressionList()
-        self._store = store
+        self._load = load
         self._clock = 0  # counts loads begun and suppressions added, in order
         self._applied = 0  # when the load in `current` began
         self._added: list[tuple[int, Suppression]] = []
@@ -44,7 +44,7 @@ class Suppressed:
         """Load the suppressions in force from storage."""
         self._clock += 1
         began = self._clock
-        loaded = await asyncio.to_thread(load_suppressed, self._store)
+        loaded = await self._load()
         if began < self._applied:
             return  # a load that began later is already in use
         self._applied = began
@@ -91,7 +91,6 @@ async def _every(seconds: float, work: Callable[[], Awaitable[None]], what: str)
 async def background_ctx(app: web.Application) -> AsyncIterator[None]:
     """Start the timers; stop them on shutdown."""
     config, metrics = app[CONFIG], app[METRICS]
-    app[SUPPRESSED] = Suppressed(app[STORE])
 
     async def refresh_retention_status() -> None:
         for job, ts in (await asyncio.to_thread(last_successes, app)).items():

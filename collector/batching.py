@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Protocol
 
-from ashiato.storage.writer import BatchWriter
+
+class Sink(Protocol):
+    """Where a turn's records go: a writer's spool, or an edge's."""
+
+    def submit_records(self, records: Sequence[bytes]) -> bool:
+        """Spool `records`; False (and counted) when they could not be kept."""
 
 
 class TurnBatcher:
-    """Appends to the writer once per event-loop turn; every request awaits the outcome."""
+    """Appends to the spool once per event-loop turn; every request awaits the outcome."""
 
-    def __init__(self, writer: BatchWriter) -> None:
+    def __init__(self, writer: Sink) -> None:
         self._writer = writer
         self._pending: list[tuple[Sequence[bytes], asyncio.Future[bool]]] = []
         self._scheduled = False

@@ -23,7 +23,8 @@ from ashiato.beacon.tokens import EmailToken, recipient_pseudonym, sign_token
 from ashiato.collector import logsafety, privacy_cli, spool_cli
 from ashiato.collector.adminclient import SERVER_FILE, CommandError, call_admin_api
 from ashiato.collector.auth import SCOPES
-from ashiato.collector.config import WORKER_ENV, Config, ConfigError, load_config, store_for
+from ashiato.collector.config import Config, ConfigError, load_config, store_for
+from ashiato.collector.roles import ROLES
 from ashiato.collector.secrets import load_secrets
 from ashiato.collector.settings import SETTINGS
 from ashiato.collector.sqlquery import run_query
@@ -95,26 +96,32 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config
 
 
 def cmd_serve(args: argparse.Namespace, config: Config, argv: Sequence[str]) -> int:
-    """Run the collector until interrupted: one process, or a supervisor of workers."""
+    """Run the collector until interrupted: a supervisor of edges and loaders (or, with
+    `--loaders 0`, one process, or a supervisor of workers that do both)."""
     from ashiato.collector import serving
 
-    if config.server.workers > 1 and not config.storage.clickhouse_url:
+    server = config.server
+    if server.workers > 1 and not server.loaders and not config.storage.clickhouse_url:
         raise CommandError(
-            "--workers above 1 needs a ClickHouse server (clickhouse_url): the embedded "
-            "store can be opened by one process only"
+            "--workers above 1 with --loaders 0 needs a ClickHouse server (clickhouse_url): "
+            "the embedded store can be opened by one process only"
         )
     from ashiato.collector.listener import ListenError
 
-    store = store_for(config)
+    role = args.role
+    # An edge never opens the store: in embedded mode the loader holds it.
+    store = None if role == "edge" else store_for(config)
     try:
-        if config.server.workers > 1 and os.environ.get(WORKER_ENV) is None:
-            return serving.run_supervisor(config, store, argv)
-        if os.environ.get(WORKER_ENV) is not None:
+        if role is not None:
             try:
-                serving.run_worker(config, store)
+                serving.run_worker(config, store, role=role)
             finally:
-                store.close()
+                if store is not None:
+                    store.close()
             return 0
+        assert store is not None
+        if server.loaders or server.workers > 1:
+            return serving.run_supervisor(config, store, argv)
         return serving.run_single(config, store)
     except ListenError as exc:
         raise CommandError(str(exc)) from None
@@ -377,7 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ashiato", description="Access-log and tracking telemetry collector.")
     parser.add_argument("--version", action="version", version=f"ashiato {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("serve", help="run the collector")
+    serve = sub.add_parser("serve", help="run the collector")
+    # Set by the supervisor on the processes it starts, so `ps` tells edges from loaders.
+    serve.add_argument("--role", choices=ROLES, help=argparse.SUPPRESS)
     sub.add_parser("migrate", parents=[common], help="create or upgrade the schema")
     sub.add_parser(
         "schema", parents=[common], help="describe every column of the events table (Markdown)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from ashiato.beacon.errors import InvalidInput
@@ -22,6 +24,8 @@ from ashiato.collector.hits import (
     site_refusal,
 )
 from ashiato.collector.tracker import load_tracker, tracker_handler
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def pixel(request: web.Request) -> web.Response:
@@ -112,8 +116,11 @@ def _beacon_hit(request: web.Request, item: BeaconEvent) -> Hit:
     )
 
 
-def add_routes(app: web.Application) -> None:
-    """Register every collection endpoint: page, e-mail and consent."""
+def add_routes(app: web.Application, optout: Handler = mail.email_optout) -> None:
+    """Register every collection endpoint: page, e-mail and consent.
+
+    `optout` answers an e-mail opt-out (it writes a suppression: an edge passes it on).
+    """
     # Named so the URL limit can tell the routes that must answer the GIF (hits.GIF_ROUTES).
     app.router.add_get("/b.gif", pixel, name="pixel")
     app.router.add_post("/b", beacon)
@@ -121,6 +128,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/o/{token}.gif", mail.email_open, name="email_open")
     app.router.add_get("/c/{token}", mail.email_click)
     app.router.add_get("/u/{token}", mail.email_optout_page)
-    app.router.add_post("/u/{token}", mail.email_optout)
+    app.router.add_post("/u/{token}", optout)
     app.router.add_get("/consent", consent_api.consent_get)
     app.router.add_post("/consent", consent_api.consent_post)

@@ -35,6 +35,8 @@ class ConfigError(Exception):
 
 # Set in the worker processes `serve --workers N` starts; its value is the worker index.
 WORKER_ENV = "ASHIATO_WORKER"
+LOADER_ENV = "ASHIATO_LOADER"
+ROLE_ENV = "ASHIATO_ROLE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class ServerConfig:
     public_url: str
     data_dir: str
     workers: int
+    loaders: int
     log_level: str
     max_url_length: int
     max_field_length: int
@@ -258,6 +261,13 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"port: must be between 1 and 65535, got {server.port}")
     if server.workers < 1:
         raise ConfigError(f"workers: must be at least 1, got {server.workers}")
+    if server.loaders < 0:
+        raise ConfigError(f"loaders: must be 0 or more, got {server.loaders}")
+    if server.loaders > 1 and not config.storage.clickhouse_url:
+        raise ConfigError(
+            "loaders: the embedded store can be opened by one process only; use 1, or a "
+            "ClickHouse server (clickhouse_url)"
+        )
     if server.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(
             f"log_level: one of debug, info, warning, error; got {server.log_level!r}"

@@ -11,13 +11,15 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
-from ashiato.beacon.consent import ConsentDecision, unknown_purposes
+from ashiato.beacon.consent import ConsentDecision, retention_class, unknown_purposes
 from ashiato.beacon.errors import InvalidInput
 from ashiato.beacon.gif import TRANSPARENT_GIF
 from ashiato.beacon.pipeline import Hit, checked_hit, visitor_pseudonym
+from ashiato.beacon.raw import encode_raw, raw_values
 from ashiato.collector.appkeys import (
     BATCHER,
     CONFIG,
@@ -26,10 +28,7 @@ from ashiato.collector.appkeys import (
     RDNS,
     SECRETS,
     SUPPRESSED,
-    WRITER,
 )
-from ashiato.retention.suppress import SuppressionList
-from ashiato.storage.errors import UnstorableRow
 
 MAX_BEACON_BYTES = 64 * 1024
 CONSENT_COOKIE = "ashiato_consent"
@@ -126,19 +125,21 @@ async def record(
 async def record_many(
     request: web.Request, hits: list[Hit], decision: ConsentDecision | None = None
 ) -> tuple[bool, str]:
-    """Enrich hits from one request and queue them together (all accepted, or none).
+    """Decide and spool hits from one request together (all accepted, or none).
 
-    Each hit is checked and encoded to its spool record here, on its own, before it joins the
-    append it shares with other requests. A dirty or unencodable hit raises InvalidInput (for
-    the caller to count and answer): nothing of this request is queued, and nobody else's hits
-    are affected.
+    Only what the answer depends on happens here: the consent decision, the visitor cookie,
+    suppression (as it stands when the hit arrives). Each hit becomes its raw record
+    (`beacon.raw`) on its own, before it joins the append it shares with other requests; the
+    loader enriches it later. A dirty or unencodable hit raises InvalidInput (for the caller
+    to count and answer): nothing of this request is queued, and nobody else's hits are
+    affected.
     """
-    enricher = request.app[ENRICHER]
-    metrics = request.app[METRICS]
-    suppressed = request.app[SUPPRESSED].current
-    rdns = request.app[RDNS]
-    writer = request.app[WRITER]
-    started = time.perf_counter()
+    app = request.app
+    enricher = app[ENRICHER]
+    metrics = app[METRICS]
+    rdns = app[RDNS]
+    key = app[SECRETS].visitor_key
+    suppressed = app[SUPPRESSED].current
     records, kinds = [], []
     cookie = hits[0].visitor_cookie
     decided = decision
@@ -148,20 +149,17 @@ async def record_many(
         if decided.allows("personalization") and not cookie:
             # The first hit of a browser that allows it: this id is its new cookie.
             cookie = secrets.token_urlsafe(16)
-        if cookie != hit.visitor_cookie:
-            hit = replace(hit, visitor_cookie=cookie)
-        if suppressed and is_suppressed(request, hit, suppressed):
+        visitor = visitor_pseudonym(cookie, key) if cookie else None
+        if suppressed and suppressed.withholds(visitor=visitor or "", recipient=hit.recipient):
             hit = replace(hit, suppressed=True)
         if rdns is not None and hit.host is None:
             hit = replace(hit, host=rdns.cached(enricher.client_ip(hit)))
-        event = enricher.build(hit, decided).event
         try:
-            records.append(writer.encode(event.to_row()))
-        except UnstorableRow as exc:
+            records.append(encode_raw(raw_values(hit, decided, visitor)))
+        except orjson.JSONEncodeError as exc:
             raise InvalidInput(f"the event cannot be stored: {exc}", "unencodable") from None
-        kinds.append((hit.kind, event.retention_class))
-    metrics.enrich_seconds.observe((time.perf_counter() - started) / len(hits))
-    accepted = await request.app[BATCHER].submit(records)
+        kinds.append((hit.kind, retention_class(decided.purposes, hit.kind)))
+    accepted = await app[BATCHER].submit(records)
     for kind, retention in kinds:
         if accepted:
             metrics.hits.labels(kind, retention).inc()
@@ -169,16 +167,6 @@ async def record_many(
             metrics.rejected.labels("not_accepted").inc()
     keep = decided is not None and decided.allows("personalization")
     return accepted, cookie if keep else ""
-
-
-def is_suppressed(request: web.Request, hit: Hit, suppressed: SuppressionList) -> bool:
-    """True when the hit may keep no identifier (`retention.suppress`: who, for what)."""
-    visitor = (
-        visitor_pseudonym(hit.visitor_cookie, request.app[SECRETS].visitor_key)
-        if hit.visitor_cookie
-        else ""
-    )
-    return suppressed.withholds(visitor=visitor, recipient=hit.recipient)
 
 
 def set_cookies(request: web.Request, response: web.StreamResponse, visitor: str) -> None:

@@ -14,15 +14,28 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import orjson
+
+from ashiato.beacon import raw
 from ashiato.beacon.accesslog import LogParser, LogRecord, Rejected
 from ashiato.beacon.consent import NECESSARY_ONLY, ConsentDecision
-from ashiato.beacon.event import Event
+from ashiato.beacon.event import new_event_id
 from ashiato.beacon.logurl import parse_base_url, request_url
-from ashiato.beacon.pipeline import Enricher, Hit
+from ashiato.beacon.raw import encode_raw
 from ashiato.collector.lineid import line_event_id
 from ashiato.collector.metrics import Metrics
 
 SERVER_LOG = ConsentDecision(NECESSARY_ONLY, "server_log")
+# What every line's raw record holds before the line's own facts are filled in.
+_LOG_DEFAULTS: tuple[object, ...] = tuple(
+    {
+        "kind": "access_log",
+        "source": "log",
+        "purposes": SERVER_LOG.purposes,
+        "consent_signal": SERVER_LOG.signal,
+    }.get(name, default)
+    for name, default in raw.RAW_FIELDS
+)
 # The collector's own endpoints: counted by the beacon already.
 _OWN_PATHS = re.compile(r"^/(?:b\.gif|b|t\.js|consent|o/[^/]+\.gif|c/[^/]+)(?:[?#]|$)")
 
@@ -61,7 +74,6 @@ class LogIngestor:
 
     def __init__(
         self,
-        enricher: Enricher,
         log_format: str = "combined",
         *,
         site: str = "",
@@ -69,44 +81,41 @@ class LogIngestor:
         exclude: Sequence[str] = (),
     ) -> None:
         """Raises LogFormatError or BaseUrlError, naming what is wrong, for a bad setting."""
-        self._enricher = enricher
         self._parser = LogParser(log_format)
         self._site = site
         self._base = parse_base_url(base_url)
         self._exclude = re.compile("|".join(f"(?:{p})" for p in exclude)) if exclude else None
 
-    def event(self, record: LogRecord) -> Event | str:
-        """The event for one parsed line, or the reason it is skipped."""
+    def raw(self, record: LogRecord) -> list[object] | str:
+        """The raw record (`beacon.raw`) of one parsed line, or the reason it is skipped."""
         path = record.path
         if record.valid_request and _OWN_PATHS.match(path):
             return "own_endpoint"
         if self._exclude is not None and self._exclude.search(path):
             return "excluded"
-        hit = Hit(
-            kind="access_log",
-            ts_ms=record.time_ms or int(time.time() * 1000),
-            source="log",
-            peer=record.remote_addr,
-            x_forwarded_for=record.x_forwarded_for or None,
-            site=self._site or record.host,
-            url=request_url(record, self._base),
-            referrer=record.referer,
-            user_agent=record.user_agent,
-            method=record.method,
-            status=record.status,
-            bytes_sent=record.bytes_sent,
-            request_time_ms=record.request_time_ms,
-        )
-        return self._enricher.build(hit, SERVER_LOG).event
+        values: list[object] = list(_LOG_DEFAULTS)
+        values[raw.EVENT_ID] = new_event_id()
+        values[raw.TS_MS] = record.time_ms or int(time.time() * 1000)
+        values[raw.PEER] = record.remote_addr
+        values[raw.XFF] = record.x_forwarded_for or None
+        values[raw.SITE] = self._site or record.host
+        values[raw.URL] = request_url(record, self._base)
+        values[raw.REFERRER] = record.referer
+        values[raw.USER_AGENT] = record.user_agent
+        values[raw.METHOD] = record.method
+        values[raw.STATUS] = record.status
+        values[raw.BYTES_SENT] = record.bytes_sent
+        values[raw.REQUEST_TIME_MS] = record.request_time_ms
+        return values
 
-    def rows(
+    def records(
         self,
         lines: Sequence[bytes | str],
         first_line: int = 1,
         label: str = "",
         origins: Sequence[str] | None = None,
-    ) -> tuple[list[dict[str, object]], IngestCounts]:
-        """Rows to store for `lines`, with counts; rejected lines keep `label:number`.
+    ) -> tuple[list[bytes], IngestCounts]:
+        """Raw records to spool for `lines`, with counts; rejected lines keep `label:number`.
 
         `origins` names where each line sits (`lineid.line_origin`: its file's content identity
         and byte offset). The event id is derived from it and the line, so reading the same line
@@ -114,7 +123,7 @@ class LogIngestor:
         file already read) gives the same event, which storage keeps once.
         """
         counts = IngestCounts()
-        rows: list[dict[str, object]] = []
+        records: list[bytes] = []
         for index, line in enumerate(lines):
             number = first_line + index
             counts.read += 1
@@ -123,16 +132,18 @@ class LogIngestor:
                 counts.rejected[parsed.reason] += 1
                 counts.rejected_lines.append(f"{label}:{number}" if label else str(number))
                 continue
-            outcome = self.event(parsed)
+            outcome = self.raw(parsed)
             if isinstance(outcome, str):
                 counts.skipped[outcome] += 1
                 continue
-            row = outcome.to_row()
             if origins is not None:
-                row["event_id"] = line_event_id(origins[index], line)
-            rows.append(row)
-        counts.stored = len(rows)
-        return rows, counts
+                outcome[raw.EVENT_ID] = line_event_id(origins[index], line)
+            try:  # each on its own: one line that cannot be stored costs only itself
+                records.append(encode_raw(outcome))
+            except orjson.JSONEncodeError:
+                counts.rejected["unencodable"] += 1
+        counts.stored = len(records)
+        return records, counts
 
 
 def record_ingest(metrics: Metrics, counts: IngestCounts, source: str = "file") -> None:

@@ -36,9 +36,11 @@ from ashiato.collector.follow import FollowedFile
 from ashiato.collector.ingest import IngestCounts, LogIngestor
 from ashiato.collector.lineid import content_identity, line_origin
 from ashiato.collector.secrets import load_secrets
+from ashiato.collector.shaping import RawShaper
 from ashiato.storage.backend import Store
-from ashiato.storage.errors import StoreInUse, UnstorableRow
+from ashiato.storage.errors import StoreInUse
 from ashiato.storage.spool import Spool, SpoolFull, SpoolInUse
+from ashiato.storage.writer import NullObserver
 
 CHUNK_LINES = 5000
 INGEST_SPOOLS = 64  # runs of ingest-log at the same time, each with its own spool
@@ -100,14 +102,15 @@ class LocalSink:
         keys = load_secrets(config.data_dir)
         self._store = store
         self._ingestor = LogIngestor(
-            build_enricher(config, keys.visitor_key),
             lines.log_format,
             site=lines.site,
             base_url=lines.base_url,
             exclude=config.collection.log_exclude,
         )
         self._spool = open_ingest_spool(config)
-        self._writer = event_writer(config, store, self._spool)
+        # Log lines carry no visitor or recipient id, so no suppression can apply to them.
+        shaper = RawShaper(build_enricher(config, keys.visitor_key), NullObserver())
+        self._writer = event_writer(config, store, self._spool, shaper)
         self._writer.start()
         # A followed file's checkpoint is durable once written; the rows before it must be too,
         # unless the operator chose never to force the spool to disk.
@@ -122,14 +125,7 @@ class LocalSink:
         origins: Sequence[str] | None = None,
     ) -> IngestCounts:
         """Parse and spool; return once the rows are in the spool, waiting while it is full."""
-        rows, counts = self._ingestor.rows(lines, first_line, label, origins)
-        records = []
-        for row in rows:  # each on its own: one line that cannot be stored costs only itself
-            try:
-                records.append(self._writer.encode(row))
-            except UnstorableRow:
-                counts.stored -= 1
-                counts.rejected["unencodable"] += 1
+        records, counts = self._ingestor.records(lines, first_line, label, origins)
         while records:
             try:
                 self._writer.append_records(records)

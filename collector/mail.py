@@ -136,3 +136,8 @@ async def email_optout(request: web.Request) -> web.Response:
         # The opt-out is on record already; only its count for the campaign is lost.
         reject(request, exc.reason)
     return _page(_OPTOUT_DONE)
+
+
+def add_loader_routes(app: web.Application) -> None:
+    """The e-mail route a loader answers for the edges: the opt-out writes a suppression."""
+    app.router.add_post("/u/{token}", email_optout)

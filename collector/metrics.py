@@ -19,8 +19,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from ashiato.storage.spool import Spool
-    from ashiato.storage.writer import BatchWriter
+    from ashiato.collector.loader import WriterGroup
+    from ashiato.storage.spool import SpoolStats
 
 
 class _Gauges(Collector):
@@ -68,7 +68,7 @@ class Metrics:
         )
         self.enrich_seconds = Histogram(
             "ashiato_enrich_seconds",
-            "Time spent enriching one hit",
+            "Loader time spent enriching one hit (a batch's time over its rows)",
             registry=registry,
             buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
         )
@@ -139,24 +139,31 @@ class Metrics:
         self.multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
         self._shared: list[tuple[Gauge, Callable[[], float]]] = []
 
-    def watch_spool(self, spool: Spool, writer: BatchWriter) -> None:
-        """Export the spool's state and the writer's backlog as gauges read at scrape time."""
-        self.gauge(
-            "ashiato_spool_bytes", "Bytes held in spool segments", lambda: spool.stats().bytes
-        )
-        self.gauge("ashiato_spool_segments", "Spool segment files", lambda: spool.stats().segments)
+    def watch_spools(self, group: WriterGroup) -> None:
+        """Export the state of the spools this process loads, and their backlog, as gauges
+        read at scrape time."""
+
+        def total(read: Callable[[SpoolStats], float]) -> Callable[[], float]:
+            return lambda: sum(read(spool.stats()) for spool in list(group.spools))
+
+        self.gauge("ashiato_spool_bytes", "Bytes held in spool segments", total(lambda s: s.bytes))
+        self.gauge("ashiato_spool_segments", "Spool segment files", total(lambda s: s.segments))
         self.gauge(
             "ashiato_spool_oldest_unflushed_seconds",
             "Age of the oldest spooled event not yet in ClickHouse",
-            lambda: spool.stats().oldest_age,
+            lambda: max((spool.stats().oldest_age for spool in list(group.spools)), default=0.0),
             mode="livemax",
         )
         self.gauge(
             "ashiato_spool_corrupt_records",
             "Corrupt spool regions skipped since start",
-            lambda: spool.stats().corrupt,
+            total(lambda s: s.corrupt),
         )
-        self.gauge("ashiato_writer_queue_rows", "Rows waiting to be inserted", lambda: writer.depth)
+        self.gauge("ashiato_writer_queue_rows", "Rows waiting to be inserted", lambda: group.depth)
+
+    def enriched(self, seconds: float, rows: int) -> None:
+        """A loader batch of `rows` was enriched in `seconds`: the time per hit, per batch."""
+        self.enrich_seconds.observe(seconds / rows)
 
     def gauge(self, name: str, doc: str, read: Callable[[], float], mode: str = "livesum") -> None:
         """Export `read()` as a gauge, evaluated at each scrape.

@@ -28,12 +28,14 @@ from ashiato.collector.adminclient import SERVER_FILE
 from ashiato.collector.app import create_app, handler_args, prepare_storage
 from ashiato.collector.appkeys import METRICS
 from ashiato.collector.auth import TokenStore
-from ashiato.collector.config import WORKER_ENV, Config
+from ashiato.collector.config import LOADER_ENV, ROLE_ENV, WORKER_ENV, Config
 from ashiato.collector.listener import (
     ConnectionLimits,
     Listener,
     bind,
 )
+from ashiato.collector.passthrough import LOADER_FILE, announce_loader
+from ashiato.collector.roles import ROLE_FLAG, Role
 from ashiato.collector.tracker import snippet
 from ashiato.storage.backend import Store
 
@@ -51,7 +53,9 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def banner(config: Config, store_kind: str, workers: int, new_token: str | None) -> None:
+def banner(
+    config: Config, store_kind: str, workers: int, new_token: str | None, loaders: int = 0
+) -> None:
     """Tell the newcomer where to point a beacon and how to reach the admin API.
 
     A new bootstrap token is shown once, and only to a terminal: when stdout goes to a journal
@@ -60,6 +64,9 @@ def banner(config: Config, store_kind: str, workers: int, new_token: str | None)
     server, base = config.server, config.server.base_url
     tokens = TokenStore(config.data_dir)
     plural = f", {workers} workers" if workers > 1 else ""
+    if loaders:
+        edges = f"{workers} edges" if workers > 1 else "1 edge"
+        plural = f", {edges} and {loaders} loader{'s' if loaders > 1 else ''}"
     print(f"ashiato {store_kind} store{plural}, listening on http://{server.host}:{server.port}")
     print(f'  beacon pixel:  <img src="{base}/b.gif?s=SITE" alt="" width="1" height="1">')
     tracker = snippet(base, "SITE").replace("\n", "\n                 ")
@@ -86,25 +93,68 @@ def announce(config: Config) -> None:
 
 
 def run_worker(
-    config: Config, store: Store, *, on_listening: Callable[[], None] | None = None
+    config: Config,
+    store: Store | None,
+    *,
+    on_listening: Callable[[], None] | None = None,
+    role: Role = "all",
 ) -> None:
     """Serve in this process until SIGINT or SIGTERM, then drain.
 
     ListenError (the address is taken, say) is raised before anything is announced.
     """
+    serve = (
+        _serve_loader(config, store)
+        if role == "loader"
+        else _serve(config, store, on_listening, role)
+    )
     loop = _event_loop()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(_serve(config, store, on_listening))
+        loop.run_until_complete(serve)
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         asyncio.set_event_loop(None)
         loop.close()
 
 
-async def _serve(config: Config, store: Store, on_listening: Callable[[], None] | None) -> None:
+def _stop_on_signals(app: web.Application) -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM; SIGHUP reloads the keys."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload_keys, app)
+    return stop
+
+
+async def _serve_loader(config: Config, store: Store | None) -> None:
+    """The loader: the admin API on a loopback port, announced to the edges; then load."""
+    app = create_app(config, store=store, role="loader")
+    runner = web.AppRunner(
+        app,
+        shutdown_timeout=config.storage.drain_seconds,
+        access_log=None,
+        **handler_args(config, app[METRICS]),
+    )
+    await runner.setup()
+    sock = bind("127.0.0.1", 0)
+    site = web.SockSite(runner, sock)
+    await site.start()
+    stop = _stop_on_signals(app)
+    host, port = sock.getsockname()[:2]
+    announce_loader(config.data_dir, f"http://{host}:{port}")
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+async def _serve(
+    config: Config, store: Store | None, on_listening: Callable[[], None] | None, role: Role
+) -> None:
     server = config.server
-    app = create_app(config, store=store)
+    app = create_app(config, store=store, role=role)
     listener = Listener(
         app,
         ConnectionLimits(
@@ -115,11 +165,7 @@ async def _serve(config: Config, store: Store, on_listening: Callable[[], None] 
         shutdown_timeout=config.storage.drain_seconds,
         handler_args=handler_args(config, app[METRICS]),
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, _reload_keys, listener.app)
+    stop = _stop_on_signals(listener.app)
     await listener.start(
         server.host, server.port, reuse_port=os.environ.get(WORKER_ENV) is not None
     )
@@ -156,7 +202,8 @@ def run_single(config: Config, store: Store) -> int:
 
 
 def run_supervisor(config: Config, store: Store, argv: Sequence[str]) -> int:
-    """Fork `workers` copies of this command and keep them running until told to stop."""
+    """Start the loaders and the edges (or, with `--loaders 0`, workers that do both), and
+    keep them running until told to stop."""
     check_address(config)
     created = TokenStore(config.data_dir).ensure_bootstrap()
     prepare_storage(store)
@@ -164,51 +211,71 @@ def run_supervisor(config: Config, store: Store, argv: Sequence[str]) -> int:
     metrics_dir = config.data_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
+    (config.data_dir / LOADER_FILE).unlink(missing_ok=True)
     base_env = {**os.environ, MULTIPROC_ENV: str(metrics_dir)}
     # -P: the working directory is not put on sys.path, so nothing there can stand in for us.
     command = [sys.executable, "-P", "-m", "ashiato", *argv]
+    loaders = config.server.loaders
+    edge_role: Role = "edge" if loaders else "all"
     stopping = False
 
-    def spawn(index: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(command, env={**base_env, WORKER_ENV: str(index)})
+    def spawn(child: tuple[Role, int]) -> subprocess.Popen[bytes]:
+        role, index = child
+        env = {**base_env, ROLE_ENV: role}
+        env[LOADER_ENV if role == "loader" else WORKER_ENV] = str(index)
+        return subprocess.Popen([*command, ROLE_FLAG, role], env=env)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 
     def reload(signum: int, frame: FrameType | None) -> None:
-        for process in workers.values():
+        for process in children.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGHUP)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, reload)
-    workers = {i: spawn(i) for i in range(config.server.workers)}
+    plan: list[tuple[Role, int]] = [("loader", i) for i in range(loaders)]
+    plan += [(edge_role, i) for i in range(config.server.workers)]
+    children = {child: spawn(child) for child in plan}
     announce(config)
-    banner(config, store.kind, len(workers), created)
+    banner(config, store.kind, config.server.workers, created, loaders)
     try:
         while not stopping:
             time.sleep(0.2)
-            for index, process in list(workers.items()):
+            for child, process in list(children.items()):
                 if process.poll() is not None and not stopping:
-                    log.error("worker %d exited with %s; restarting it", index, process.returncode)
+                    log.error(
+                        "%s %d exited with %s; restarting it",
+                        child[0],
+                        child[1],
+                        process.returncode,
+                    )
                     _mark_dead(process.pid)
                     time.sleep(1)
-                    workers[index] = spawn(index)
+                    children[child] = spawn(child)
     finally:
-        for process in workers.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + config.storage.drain_seconds + 10
-        for process in workers.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        # Edges first: they finish the requests in flight and close their spools; then the
+        # loaders insert what the edges left, within the drain time.
+        for tier in (("edge", "all"), ("loader",)):
+            _stop_children([p for c, p in children.items() if c[0] in tier], config)
         (config.data_dir / SERVER_FILE).unlink(missing_ok=True)
     return 0
+
+
+def _stop_children(processes: list[subprocess.Popen[bytes]], config: Config) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + config.storage.drain_seconds + 10
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _mark_dead(pid: int) -> None:

@@ -50,7 +50,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "data_dir", "server", str, "./var", "state directory: embedded store, admin tokens, keys"
     ),
-    Setting("workers", "server", int, 1, "worker processes sharing the port"),
+    Setting("workers", "server", int, 1, "edge processes sharing the port"),
+    Setting(
+        "loaders",
+        "server",
+        int,
+        1,
+        "loader processes (0: each worker inserts itself, in one process with --workers 1)",
+    ),
     Setting("log_level", "server", str, "info", "process log level (debug, info, warning, error)"),
     Setting(
         "max_url_length",

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ashiato.beacon.syslog import OctetFramer, parse_syslog
-from ashiato.collector.appkeys import CONFIG, ENRICHER, METRICS, WRITER
+from ashiato.collector.appkeys import CONFIG, METRICS, WRITER
 from ashiato.collector.ingest import IngestCounts, LogIngestor, record_ingest
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,6 @@ class SyslogHandler:
         config = app[CONFIG].collection
         self._app = app
         self._ingestor = LogIngestor(
-            app[ENRICHER],
             config.syslog_format,
             site=config.syslog_site,
             base_url=config.syslog_base_url,
@@ -41,10 +40,10 @@ class SyslogHandler:
         if message is None:
             record_ingest(metrics, _rejected("bad_syslog"), "syslog")
             return True
-        rows, counts = self._ingestor.rows([message.message])
-        if rows and not self._app[WRITER].submit(rows):
+        records, counts = self._ingestor.records([message.message])
+        if records and not self._app[WRITER].submit_records(records):
             counts.stored = 0
-            counts.rejected["spool_full"] += len(rows)
+            counts.rejected["spool_full"] += len(records)
             record_ingest(metrics, counts, "syslog")
             return False
         record_ingest(metrics, counts, "syslog")

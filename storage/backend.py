@@ -83,6 +83,18 @@ class Backend(Protocol):
         """Insert rows (dicts keyed by column) as one block."""
         ...
 
+    def insert_columns(
+        self,
+        table: str,
+        columns: Sequence[str],
+        data: Sequence[Sequence[Any]],
+        *,
+        dedup_token: str | None = None,
+    ) -> None:
+        """Insert one block given column by column: `data[i]` holds the values of
+        `columns[i]`, every list as long (the loader's batches, built in this shape)."""
+        ...
+
     def close(self) -> None:
         """Release the connection."""
         ...

@@ -110,6 +110,19 @@ class ClusterBackend:
             table, rows, columns, dedup_token=dedup_token, settings={"insert_distributed_sync": 1}
         )
 
+    def insert_columns(
+        self,
+        table: str,
+        columns: Sequence[str],
+        data: Sequence[Sequence[Any]],
+        *,
+        dedup_token: str | None = None,
+    ) -> None:
+        """Insert a column block through the Distributed table, as `insert` does."""
+        self._entry.insert_columns(
+            table, columns, data, dedup_token=dedup_token, settings={"insert_distributed_sync": 1}
+        )
+
     def close(self) -> None:
         """Close every connection."""
         for backend in (self._entry, *self._shards, *(b for r in self._replicas for b in r)):

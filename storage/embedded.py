@@ -12,6 +12,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ashiato.storage import sqlgate
 from ashiato.storage._private import private_dir
 from ashiato.storage._sql import check_identifier, columns_clause, literal, render
@@ -195,8 +197,23 @@ class EmbeddedBackend:
         *,
         dedup_token: str | None = None,
     ) -> None:
-        """Insert rows as one JSONEachRow block."""
-        if not rows:
+        """Insert rows as one block (see `insert_columns`)."""
+        if rows:
+            columns_clause(columns)  # refuses a hostile name before any value is read
+            data = [[row[c] for row in rows] for c in columns]
+            self.insert_columns(table, columns, data, dedup_token=dedup_token)
+
+    def insert_columns(
+        self,
+        table: str,
+        columns: Sequence[str],
+        data: Sequence[Sequence[Any]],
+        *,
+        dedup_token: str | None = None,
+    ) -> None:
+        """Insert one block as a single JSONCompactColumns payload: one encode for the batch,
+        none per row."""
+        if not data or not data[0]:
             return
         settings = ""
         if dedup_token:
@@ -204,11 +221,8 @@ class EmbeddedBackend:
                 "%(t)s", {"t": dedup_token}
             )
         head = f"INSERT INTO {check_identifier(table)} ({columns_clause(columns)}){settings}"
-        body = "\n".join(
-            json.dumps({c: row[c] for c in columns}, ensure_ascii=False, default=_json_default)
-            for row in rows
-        )
-        self._engine.run(self.database, f"{head} FORMAT JSONEachRow\n{body}\n")
+        body = orjson.dumps(data, default=_json_default).decode()
+        self._engine.run(self.database, f"{head} FORMAT JSONCompactColumns\n{body}\n")
 
     def close(self) -> None:
         """Nothing to release: the engine outlives its handles."""

@@ -146,12 +146,27 @@ class NativeBackend:
         """Insert rows as one block; a dedup token is sent where the server knows it."""
         if not rows:
             return
+        # Column by column: one pass per column here, and the driver skips its own transpose.
+        columns_clause(columns)  # refuses a hostile name before any value is read
+        data = [[row[c] for row in rows] for c in columns]
+        self.insert_columns(table, columns, data, dedup_token=dedup_token, settings=settings)
+
+    def insert_columns(
+        self,
+        table: str,
+        columns: Sequence[str],
+        data: Sequence[Sequence[Any]],
+        *,
+        dedup_token: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Insert one block column by column, as the native protocol carries it."""
+        if not data or not data[0]:
+            return
         settings = dict(settings or {})
         if dedup_token and self.capabilities.dedup_token:
             settings["insert_deduplication_token"] = dedup_token
         sql = f"INSERT INTO {check_identifier(table)} ({columns_clause(columns)}) VALUES"
-        # Column by column: one pass per column here, and the driver skips its own transpose.
-        data = [[row[c] for row in rows] for c in columns]
         self._run(sql, data, settings=settings, columnar=True)
 
     def close(self) -> None:

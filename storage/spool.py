@@ -95,6 +95,11 @@ class Spool:
     by a newer version), rather than failing on their records one by one.
     """
 
+    LOCK_NAME = "lock"
+    """The lock file held by the process that appends (`handoff.EdgeSpool` holds only this)."""
+    LOCKS: tuple[str, ...] = ("lock", "read.lock")
+    """The lock files this kind of spool holds: one that appends and reads holds both."""
+
     def __init__(
         self,
         directory: str | os.PathLike[str],
@@ -117,12 +122,16 @@ class Spool:
         self._lock = threading.Lock()
         # Spooled records hold full client addresses: only the service user may read them.
         private_dir(self.directory)
-        self._lock_fd = open_private(self.directory / "lock", os.O_RDWR | os.O_CREAT)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(self._lock_fd)
-            raise SpoolInUse(f"the spool {self.directory} is in use by another writer") from exc
+        self._lock_fds: list[int] = []
+        for name in self.LOCKS:
+            fd = open_private(self.directory / name, os.O_RDWR | os.O_CREAT)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                os.close(fd)
+                self._unlock()
+                raise SpoolInUse(f"the spool {self.directory} is in use by another writer") from exc
+            self._lock_fds.append(fd)
         self._segments: dict[int, Segment] = {}
         self._fd: int | None = None
         self._active: int | None = None
@@ -345,6 +354,9 @@ class Spool:
                 write_checkpoint(self.directory, settled, durable=durable)
             self._release(settled)
 
+    def refresh(self) -> None:
+        """Pick up records another process added (a spool read here and written elsewhere)."""
+
     def rewind(self) -> None:
         """Read again from the first unacknowledged record (a new flusher starting over)."""
         with self._lock:
@@ -487,8 +499,10 @@ class Spool:
             self._unlock()
 
     def _unlock(self) -> None:
-        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        os.close(self._lock_fd)
+        for fd in self._lock_fds:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        self._lock_fds.clear()
 
     def _check_open(self) -> None:
         if self._closed:

@@ -19,12 +19,13 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
-from ashiato.storage._records import decode_record, encode_values
+from ashiato.storage._records import Columns, decode_record, encode_values
 from ashiato.storage.backend import Backend, Store
 from ashiato.storage.deadletter import write_dead_letter
 from ashiato.storage.errors import (
@@ -53,6 +54,35 @@ class WriterObserver(Protocol):
 
     def dropped(self, rows: int, reason: str) -> None:
         """Rows were given up on: the queue was full or ClickHouse refused them for good."""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnBlock:
+    """A batch as it is inserted: one list of values per column, every list as long."""
+
+    columns: tuple[str, ...]
+    data: list[list[Any]]
+
+    def __len__(self) -> int:
+        return len(self.data[0]) if self.data else 0
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The block as rows keyed by column (for a dead letter a person can read)."""
+        return [
+            dict(zip(self.columns, values, strict=True)) for values in zip(*self.data, strict=True)
+        ]
+
+
+class Shaper(Protocol):
+    """Turns spooled records of a layout the writer does not insert as they are (the edge's
+    raw records) into a block of columns; the loader's enrichment is one."""
+
+    def handles(self, layout: Columns | None) -> bool:
+        """True for records of `layout` this shaper turns into columns."""
+
+    def block(self, records: Sequence[bytes], layout: Columns) -> ColumnBlock:
+        """The rows of `records`, column by column; a record it cannot read is left out and
+        counted, never fails the others."""
 
 
 class NullObserver:
@@ -88,10 +118,21 @@ def batch_token(rows: Sequence[Row]) -> str | None:
     """A deduplication token that is the same whenever the same events are sent again."""
     if not rows or "event_id" not in rows[0]:
         return None
+    return _ids_token(row["event_id"] for row in rows)
+
+
+def _ids_token(ids: Iterable[Any]) -> str:
     digest = hashlib.sha256()
-    for row in rows:
-        digest.update(str(row["event_id"]).encode())
+    for event_id in ids:
+        digest.update(str(event_id).encode())
     return digest.hexdigest()
+
+
+def block_token(block: ColumnBlock) -> str | None:
+    """`batch_token` of a block of columns."""
+    if "event_id" not in block.columns or not len(block):
+        return None
+    return _ids_token(block.data[block.columns.index("event_id")])
 
 
 class BatchWriter:
@@ -107,9 +148,13 @@ class BatchWriter:
         max_delay: float = 1.0,
         observer: WriterObserver | None = None,
         backoff_cap: float = 5.0,
+        shaper: Shaper | None = None,
+        poll: float | None = None,
     ) -> None:
-        if not spool.columns:
+        if not spool.columns and shaper is None:
             raise ValueError(f"the spool {spool.directory} declares no columns to write")
+        self._shaper = shaper
+        self._poll = poll
         self._store = store
         self._table = table
         self._spool = spool
@@ -268,7 +313,10 @@ class BatchWriter:
     def _next_from_spool(self, spool: Spool) -> SpoolBatch | None:
         """Wait until a batch is due (full, old enough, flushed or draining) and read it."""
         tick = max(0.05, spool.fsync_interval / 2) if spool.fsync == "interval" else 1.0
+        if self._poll is not None:
+            tick = min(tick, self._poll)
         while True:
+            spool.refresh()
             spool.sync_due()
             with self._cond:
                 unread, oldest = spool.pending()
@@ -288,6 +336,23 @@ class BatchWriter:
 
     def _deliver(self, spool: Spool, batch: SpoolBatch) -> bool:
         """Insert a spooled batch, or dead-letter it; False when shutdown cut it short."""
+        block = self._block_of(batch)
+        outcome, error = self._insert(block) if len(block) else (_SENT, "")
+        if outcome == _ABANDONED:
+            return False
+        if outcome == _REFUSED:
+            log.error("ClickHouse refused a batch of %d rows for good: %s", len(block), error)
+            if not self._dead_letter(spool, block.rows(), block.columns, error):
+                return False
+            self._observer.dropped(len(block), "dead_letter")
+        spool.ack(batch.position)
+        return True
+
+    def _block_of(self, batch: SpoolBatch) -> ColumnBlock:
+        """The batch's rows as columns: shaped (raw records), or decoded (finished rows)."""
+        if self._shaper is not None and self._shaper.handles(batch.columns):
+            assert batch.columns is not None
+            return self._shaper.block(batch.records, batch.columns)
         rows = []
         for record in batch.records:
             try:
@@ -296,16 +361,7 @@ class BatchWriter:
                 log.error("dropping an undecodable spool record: %s", exc)
                 self._observer.dropped(1, "undecodable")
         columns = self._columns_of(batch, rows)
-        outcome, error = self._insert(rows, columns) if rows else (_SENT, "")
-        if outcome == _ABANDONED:
-            return False
-        if outcome == _REFUSED:
-            log.error("ClickHouse refused a batch of %d rows for good: %s", len(rows), error)
-            if not self._dead_letter(spool, rows, columns, error):
-                return False
-            self._observer.dropped(len(rows), "dead_letter")
-        spool.ack(batch.position)
-        return True
+        return ColumnBlock(columns, [[row[c] for row in rows] for c in columns])
 
     def _columns_of(self, batch: SpoolBatch, rows: Sequence[Row]) -> tuple[str, ...]:
         """The columns to insert a batch with: those it was spooled with.
@@ -334,9 +390,9 @@ class BatchWriter:
 
     # -- inserting -------------------------------------------------------------------------
 
-    def _insert(self, batch: Sequence[Row], columns: Sequence[str]) -> tuple[str, str]:
+    def _insert(self, block: ColumnBlock) -> tuple[str, str]:
         """Insert one batch, retrying passing failures with capped, jittered backoff."""
-        token = batch_token(batch)
+        token = block_token(block)
         attempt = 0
         while True:
             started = time.monotonic()
@@ -348,7 +404,9 @@ class BatchWriter:
                         self._backend = self._store.connect()
                     except QueryRejected as exc:
                         raise StorageUnavailable(str(exc)) from exc
-                self._backend.insert(self._table, batch, columns, dedup_token=token)
+                self._backend.insert_columns(
+                    self._table, block.columns, block.data, dedup_token=token
+                )
             except QueryRejected as exc:
                 return _REFUSED, str(exc)
             except StorageError as exc:
@@ -364,7 +422,7 @@ class BatchWriter:
                 # value of the wrong type); those batches can never succeed either.
                 self._reset_backend()
                 return _REFUSED, f"{type(exc).__name__}: {exc}"
-            self._observer.inserted(len(batch), time.monotonic() - started)
+            self._observer.inserted(len(block), time.monotonic() - started)
             return _SENT, ""
 
     def _backoff(self, attempt: int) -> bool:

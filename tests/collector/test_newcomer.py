@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -66,9 +65,14 @@ def test_following_ends_on_sigterm_with_a_summary(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4)
+    assert process.stderr is not None
+    started = []
+    for line in process.stderr:  # wait until it follows, however slow the machine is
+        started.append(line)
+        if line.startswith("following"):
+            break
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
-    assert process.returncode == 0, err
+    assert process.returncode == 0, "".join(started) + err
     assert "stopped following" in err
     assert "lines read: 2" in out and "stored: 2" in out

@@ -162,6 +162,20 @@ def test_a_batch_round_trips_every_field_exactly(migrated: Store) -> None:
     assert rows[0]["day"] == date(1970, 1, 1)
 
 
+def test_a_column_block_round_trips_every_field_exactly(migrated: Store) -> None:
+    """The loader's shape: one list per column (columnar on the server, one payload on chdb)."""
+    events = _awkward_events()
+    rows = [e.to_row() for e in events]
+    data = [[row[c] for row in rows] for c in COLUMNS]
+    with connection(migrated) as backend:
+        backend.insert_columns(EVENTS_TABLE, COLUMNS, data, dedup_token="block")
+        backend.insert_columns(EVENTS_TABLE, COLUMNS, data, dedup_token="block")
+        got = [
+            Event.from_row(r) for r in backend.query("SELECT * FROM events ORDER BY ts_ms").dicts()
+        ]
+    assert got == sorted(events, key=lambda e: e.ts_ms)
+
+
 def test_replayed_batches_are_seen_once(migrated: Store) -> None:
     events = _awkward_events()
     with connection(migrated) as backend:
