@@ -19,7 +19,7 @@ from ashiato.beacon.netaddr import TrustedProxies
 from ashiato.beacon.pipeline import Enricher
 from ashiato.beacon.referrer import ReferrerClassifier
 from ashiato.beacon.useragent import UserAgentParser
-from ashiato.collector import admin, collect
+from ashiato.collector import admin, collect, notice_route
 from ashiato.collector.appkeys import (
     BATCHER,
     CONFIG,
@@ -270,4 +270,5 @@ def create_app(
     app.router.add_get("/metrics", metrics_handler)
     collect.add_routes(app)
     admin.add_routes(app)
+    notice_route.add_routes(app)
     return app
