@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
 # Browsers send a few hundred bytes at most; a longer header is not worth parsing in full.
 _MAX_HEADER_LENGTH = 1024
@@ -20,21 +21,44 @@ def primary_language(accept_language: str | None) -> str:
     ``q=0``, the ``*`` wildcard and malformed entries are skipped; ties go to the entry
     listed first. Returns "" when nothing usable is left.
     """
+    best = ""
+    best_weight = 0.0
+    for language, weight in _entries(accept_language):
+        if weight > best_weight:
+            best, best_weight = language, weight
+    return best
+
+
+def preferred_language(accept_language: str | None, offered: Iterable[str]) -> str | None:
+    """Of the `offered` languages (primary subtags like ``ja``), the one the header ranks
+    highest; ties go to the entry listed first. None when the header names none of them.
+
+    ``fr, ja;q=0.5, en;q=0.3`` offered ``en`` and ``ja`` gives ``ja``; ``en-GB`` gives ``en``.
+    """
+    choices = set(offered)
+    best: str | None = None
+    best_weight = 0.0
+    for language, weight in _entries(accept_language):
+        primary = language.partition("-")[0]
+        if primary in choices and weight > best_weight:
+            best, best_weight = primary, weight
+    return best
+
+
+def _entries(accept_language: str | None) -> Iterator[tuple[str, float]]:
+    """Each usable entry of the header as (``language[-region]``, weight above 0)."""
     if not isinstance(accept_language, str):
-        return ""
+        return
     header = accept_language
     if len(header) > _MAX_HEADER_LENGTH:
         # Cut at a comma so the last entry kept is whole rather than a truncated tag.
         header = header[:_MAX_HEADER_LENGTH].rpartition(",")[0]
-    best = ""
-    best_weight = 0.0
     for entry in header.split(",")[:_MAX_ENTRIES]:
         tag, *params = entry.split(";")
         weight = _weight(params)
         language = _language(tag.strip())
-        if language and weight > best_weight:
-            best, best_weight = language, weight
-    return best
+        if language and weight > 0:
+            yield language, weight
 
 
 def _weight(params: list[str]) -> float:

@@ -21,7 +21,7 @@ from ashiato.beacon.pipeline import Enricher
 from ashiato.beacon.raw import RAW_LAYOUT
 from ashiato.beacon.referrer import ReferrerClassifier
 from ashiato.beacon.useragent import UserAgentParser
-from ashiato.collector import admin, collect, mail, passthrough
+from ashiato.collector import admin, collect, mail, notice_route, passthrough
 from ashiato.collector.appkeys import (
     BATCHER,
     CONFIG,
@@ -365,4 +365,5 @@ def create_app(
         mail.add_loader_routes(app)
         passthrough.add_loader_routes(app)
     admin.add_routes(app)
+    notice_route.add_routes(app)
     return app

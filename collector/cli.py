@@ -24,6 +24,7 @@ from ashiato.collector import logsafety, privacy_cli, spool_cli
 from ashiato.collector.adminclient import SERVER_FILE, CommandError, call_admin_api
 from ashiato.collector.auth import SCOPES
 from ashiato.collector.config import Config, ConfigError, load_config, store_for
+from ashiato.collector.notice_text import FORMATS, LANGUAGES
 from ashiato.collector.roles import ROLES
 from ashiato.collector.secrets import load_secrets
 from ashiato.collector.settings import SETTINGS
@@ -45,8 +46,22 @@ class _Parser(argparse.ArgumentParser):
 _WHERE = ("data_dir", "clickhouse_url", "database", "cluster")
 
 
-def _add_settings(parent: argparse.ArgumentParser, *, everything: bool) -> None:
-    """Flags for every setting; all listed in help when `everything`, else only `_WHERE`."""
+# Settings `policy render` lists in its --help besides `_WHERE`: those the notice states.
+_NOTICE = frozenset(s.name for s in SETTINGS if s.section in ("consent", "retention")) | {
+    "public_url",
+    "token_days",
+    "reverse_dns",
+    "geoip_city_db",
+    "geoip_asn_db",
+}
+_SHOWN: dict[str, frozenset[str]] = {"ashiato policy render": _NOTICE}
+
+
+def _add_settings(
+    parent: argparse.ArgumentParser, *, everything: bool, shown_too: frozenset[str] = frozenset()
+) -> None:
+    """Flags for every setting; all listed in help when `everything`, else only `_WHERE` and
+    `shown_too`."""
     title = "settings (also ASHIATO_* variables or the config file)"
     if not everything:
         title = "where the data is (every setting of `ashiato serve --help` is accepted too)"
@@ -60,7 +75,7 @@ def _add_settings(parent: argparse.ArgumentParser, *, everything: bool) -> None:
             continue
         metavar = "LIST" if setting.kind == "list" else setting.name.upper()
         default = ",".join(setting.default) if setting.kind == "list" else setting.default
-        shown = everything or setting.name in _WHERE
+        shown = everything or setting.name in _WHERE or setting.name in shown_too
         group.add_argument(
             setting.flag,
             dest=f"setting_{setting.name}",
@@ -374,6 +389,30 @@ def _tell_server_to_reload(config: Config, env: Mapping[str, str]) -> None:
     print("the running server now uses the new keys", file=sys.stderr)
 
 
+# --- policy ---------------------------------------------------------------------------------
+
+
+def cmd_policy(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> int:
+    """Write the privacy notice's access-log section from the settings serve would run with."""
+    from ashiato.collector.notice import render_notice
+    from ashiato.retention.provisions import ThirdParty
+
+    # The recipients come from the ledger: over this process's store, or the running server's.
+    found = privacy_cli.run_operation(config, env, "third_parties", {})
+    parties = [
+        ThirdParty(
+            str(r["recipient"]),
+            tuple(r["purposes"]),
+            tuple(r["categories"]),
+            bool(r["per_member"]),
+            bool(r["aggregate"]),
+        )
+        for r in found["recipients"]
+    ]
+    sys.stdout.write(render_notice(config, parties, args.lang, args.format))
+    return 0
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -463,6 +502,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep reading as the files grow, surviving rotation, like tail -F",
     )
+    policy = sub.add_parser("policy", help="the privacy notice's access-log section")
+    policy_sub = policy.add_subparsers(dest="action", required=True, metavar="ACTION")
+    render = policy_sub.add_parser(
+        "render",
+        parents=[common],
+        help="write what the access log records, for how long, its cookies and beacons, "
+        "from the settings serve runs with",
+    )
+    render.add_argument(
+        "--lang", choices=tuple(LANGUAGES), default="en", help="language (default: en)"
+    )
+    render.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="md",
+        help="md: Markdown (default); html: a self-contained page",
+    )
     email = sub.add_parser("token", help="print e-mail open pixels and click links")
     email_sub = email.add_subparsers(dest="action", required=True, metavar="KIND")
     for kind, text in (
@@ -481,7 +537,11 @@ def build_parser() -> argparse.ArgumentParser:
         if kind == "click":
             kind_parser.add_argument("--url", required=True, help="target URL (http or https)")
     for command in _commands(parser):
-        _add_settings(command, everything=command.prog == "ashiato serve")
+        _add_settings(
+            command,
+            everything=command.prog == "ashiato serve",
+            shown_too=_SHOWN.get(command.prog, frozenset()),
+        )
     return parser
 
 
@@ -504,6 +564,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             "token": lambda: cmd_token(args, config),
             "keys": lambda: cmd_keys(args, config, env),
             "ingest-log": lambda: cmd_ingest_log(args, config, env),
+            "policy": lambda: cmd_policy(args, config, env),
             "spool": lambda: spool_cli.run(args, config, env),
             **{
                 name: (lambda: privacy_cli.dispatch(args, config, env))

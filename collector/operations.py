@@ -34,6 +34,7 @@ from ashiato.retention.link import identify, unlink
 from ashiato.retention.members import register_member
 from ashiato.retention.optouts import check_recipients
 from ashiato.retention.policy import RetentionPolicy
+from ashiato.retention.provisions import third_parties
 from ashiato.retention.suppress import EVERY_PURPOSE, check_purpose, suppressed_events
 from ashiato.storage import audit, reports
 from ashiato.storage.backend import Backend
@@ -236,6 +237,11 @@ def op_provision(backend: Backend, params: Mapping[str, Any], ctx: Context) -> A
         note=_text(params, "note", False),
     )
     return {"rows": rows}
+
+
+def op_third_parties(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
+    """The recipients in the provision ledger, for the privacy notice (names no person)."""
+    return {"recipients": plain(third_parties(backend))}
 
 
 def op_audit(backend: Backend, params: Mapping[str, Any], ctx: Context) -> Any:
@@ -450,6 +456,7 @@ OPERATIONS: dict[str, Operation] = {
     "suppress": Operation("erase", _suppression(True)),
     "unsuppress": Operation("erase", _suppression(False)),
     "provision": Operation("admin", op_provision),
+    "third_parties": Operation("read", op_third_parties),
     "audit": Operation("read", op_audit),
     "identify": Operation("admin", op_identify, sees_acknowledged_hits=True),
     "unlink": Operation("admin", op_unlink),
@@ -497,6 +504,7 @@ PATHS: dict[str, str] = {
     "suppress": "/admin/subject/suppress",
     "unsuppress": "/admin/subject/unsuppress",
     "provision": "/admin/provisions",
+    "third_parties": "/admin/provisions/recipients",
     "audit": "/admin/audit",
     "identify": "/admin/identify",
     "unlink": "/admin/unlink",

@@ -1,5 +1,5 @@
 """An edge passes what needs storage on to the loader: the admin API, readiness, opt-outs,
-and asks it for the suppressions in force.
+the privacy notice, and asks it for the suppressions in force.
 
 The loader listens on a loopback port of its own and writes it to `DATA_DIR/loader.json`
 when it is ready; an edge reads that file when it first needs it, and again when the loader
@@ -30,8 +30,22 @@ LOADER_FILE = "loader.json"
 SUPPRESSIONS_PATH = "/internal/suppressions"
 SUPPRESSIONS_SECONDS = 30.0
 # Headers a request carries to the loader, and an answer back; the rest is per connection.
-_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Accept-Language")
-_ANSWER_HEADERS = ("Content-Type", "Retry-After", "Cache-Control", "Content-Disposition")
+_REQUEST_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Accept",
+    "Accept-Language",
+    "If-None-Match",
+)
+_ANSWER_HEADERS = (
+    "Content-Type",
+    "Retry-After",
+    "Cache-Control",
+    "Content-Disposition",
+    "Content-Language",
+    "ETag",
+    "Vary",
+)
 
 
 class LoaderLink:
@@ -158,4 +172,5 @@ def add_routes(app: web.Application) -> None:
     """Route the admin API and readiness of an edge to its loader."""
     app.cleanup_ctx.append(_link_ctx)
     app.router.add_get("/readyz", to_loader)
+    app.router.add_get("/policy", to_loader)  # the notice names recipients from storage
     app.router.add_route("*", "/admin/{tail:.*}", to_loader)

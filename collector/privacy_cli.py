@@ -55,6 +55,7 @@ _DOING = {
     "export": "exporting",
     "retention": "running retention jobs",
     "report": "counting",
+    "third_parties": "reading the provision ledger",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,6 +80,36 @@ def record_provision(
         ts_ms,
     )
     return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ThirdParty:
+    """One recipient in the ledger: what it was given, and in what form (for the notice)."""
+
+    recipient: str
+    purposes: tuple[str, ...]
+    categories: tuple[str, ...]
+    per_member: bool  # some provision named members
+    aggregate: bool  # some provision was aggregate data only
+
+
+def third_parties(backend: Backend) -> list[ThirdParty]:
+    """Every recipient the ledger holds, by name, with its purposes and data categories."""
+    rows = backend.query(
+        "SELECT recipient, groupUniqArray(purpose), groupUniqArrayArray(categories),"
+        " max(isNotNull(member_id)), max(aggregate)"
+        " FROM provisions GROUP BY recipient ORDER BY recipient"
+    ).rows
+    return [
+        ThirdParty(
+            str(recipient),
+            tuple(sorted(purposes)),
+            tuple(sorted(categories)),
+            bool(per_member),
+            bool(aggregate),
+        )
+        for recipient, purposes, categories, per_member, aggregate in rows
+    ]
 
 
 def audit_entries(

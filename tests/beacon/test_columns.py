@@ -48,6 +48,8 @@ def test_a_row_has_exactly_the_columns() -> None:
 def test_every_column_says_what_it_holds_and_what_it_needs() -> None:
     for column in EVENT_COLUMNS:
         assert column.meaning and column.needs in PURPOSES, column.name
+        # The privacy notice describes every column in Japanese too, in Japanese script.
+        assert any("\u3040" <= ch <= "\u9fff" for ch in column.meaning_ja), column.name
         assert not column.repeats or column.type == "String", column.name
     assert BY_NAME["language"].clickhouse_type(low_cardinality=True) == "LowCardinality(String)"
     assert BY_NAME["language"].clickhouse_type(low_cardinality=False) == "String"

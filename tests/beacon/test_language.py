@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ashiato.beacon.language import primary_language
+from ashiato.beacon.language import preferred_language, primary_language
 
 
 @pytest.mark.parametrize(
@@ -76,3 +76,22 @@ def test_primary_language_never_raises(header: str | None) -> None:
     result = primary_language(header)
 
     assert result == result.lower() and len(result) <= 7
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("ja-JP,ja;q=0.9,en-US;q=0.8,en;q=0.7", "ja"),
+        ("en-GB,en;q=0.9,ja;q=0.8", "en"),
+        ("fr, ja;q=0.5, en;q=0.3", "ja"),  # the first offered one the reader ranks highest
+        ("de;q=1, en;q=0.2, ja;q=0.1", "en"),
+        ("en, ja", "en"),  # ties go to the first listed
+        ("ja;q=0, en;q=0.1", "en"),  # q=0 means "not this one"
+        ("*", None),
+        ("de, fr", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_preferred_language_among_those_offered(header: str | None, expected: str | None) -> None:
+    assert preferred_language(header, ("en", "ja")) == expected

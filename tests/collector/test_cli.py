@@ -299,6 +299,10 @@ def test_privacy_commands_as_a_privacy_officer_runs_them(served: Served, tmp_pat
     assert refused.returncode == 1 and "suppressed" in refused.stderr
     trail = run_cli("audit", "--data-dir", data, check=True).stdout
     assert "refused:provision" in trail
+    # The privacy notice, with the ledger read through the running server's admin API.
+    notice = run_cli("policy", "render", "--data-dir", data, "--cookie-days", "9", check=True)
+    assert "| `ashiato_vid` | 9 days |" in notice.stdout
+    assert "list no provision" in notice.stdout  # the refused one is not in the ledger
     missing = run_cli("subject", "erase", "--data-dir", data, "--reason", "x")
     assert missing.returncode == 1 and "name the subject" in missing.stderr
 
