@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ashiato.beacon.vocabulary import ALWAYS, Purpose
+from ashiato.beacon.vocabulary import ALWAYS, AUTOMATED_REASONS, Purpose, spoken
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,7 @@ EVENT_COLUMNS: Final[tuple[Column, ...]] = (
         "automated",
         "String",
         "necessary",
-        "why the hit looks automated (a mail proxy, a link scanner…), else empty",
+        f"why the hit looks automated: {spoken(AUTOMATED_REASONS)}; else empty",
         repeats=True,
     ),
     _c(

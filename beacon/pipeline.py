@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ashiato.beacon.automation import AutomationRules, automated_reason
 from ashiato.beacon.columns import withheld
 from ashiato.beacon.consent import ConsentDecision, ConsentPolicy, decide, retention_class
 from ashiato.beacon.event import Event
@@ -17,7 +18,7 @@ from ashiato.beacon.language import primary_language
 from ashiato.beacon.netaddr import TrustedProxies, client_ip, normalize_ip, truncate_ip
 from ashiato.beacon.referrer import ReferrerClassifier
 from ashiato.beacon.text import CHECKED_FIELDS, check_clean, clean
-from ashiato.beacon.useragent import UserAgentParser, is_generic_mail_fetcher
+from ashiato.beacon.useragent import UserAgentParser
 from ashiato.beacon.vocabulary import ALWAYS
 
 _NO_GEO = GeoInfo()
@@ -55,6 +56,7 @@ class Hit:
     bytes_sent: int = 0
     request_time_ms: int = 0
     suppressed: bool = False
+    token_issued_ms: int = 0  # when the e-mail token was made; 0: unknown or no token
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,7 @@ class Enricher:
         visitor_key: bytes,
         keep_full_ip: bool = True,
         max_field_length: int = 2048,
+        automation: AutomationRules | None = None,
     ) -> None:
         self.policy = policy
         self.user_agents = user_agents
@@ -111,6 +114,7 @@ class Enricher:
         self._visitor_key = visitor_key
         self._keep_full_ip = keep_full_ip
         self._max = max_field_length
+        self.automation = automation or AutomationRules()
         # Parsing addresses with `ipaddress` was the costliest step per hit; they repeat.
         self._addresses = functools.lru_cache(maxsize=65_536)(self._resolve)
 
@@ -143,11 +147,15 @@ class Enricher:
         decision = decision or self.decide(hit)
         ip, truncated, geo = self._addresses(hit.peer, hit.x_forwarded_for, hit.forwarded)
         device = self.user_agents.parse(hit.user_agent)
-        automated = device.automated
-        if hit.kind == "email_open" and not automated and is_generic_mail_fetcher(hit.user_agent):
-            automated = "mail_proxy"
-        elif hit.kind == "email_click" and device.device == "bot" and not automated:
-            automated = "link_scanner"
+        automated = automated_reason(
+            kind=hit.kind,
+            user_agent=hit.user_agent,
+            device=device,
+            asn=geo.asn,
+            issued_ms=hit.token_issued_ms,
+            ts_ms=hit.ts_ms,
+            rules=self.automation,
+        )
         ref = self.referrers.classify(cut(hit.referrer), cut(hit.url))
         values: dict[str, Any] = {
             "ts_ms": hit.ts_ms,
