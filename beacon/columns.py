@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ashiato.beacon.vocabulary import ALWAYS, Purpose
+from ashiato.beacon.vocabulary import ALWAYS, AUTOMATED_REASONS, Purpose, spoken
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +208,10 @@ EVENT_COLUMNS: Final[tuple[Column, ...]] = (
         "automated",
         "String",
         "necessary",
-        "why the hit looks automated (a mail proxy, a link scanner…), else empty",
-        "自動的なアクセスと判断した理由（メールのプロキシ、リンクの検査など）。該当しない場合は空欄",
+        f"why the hit looks automated: {spoken(AUTOMATED_REASONS)}; else empty",
+        "自動的なアクセスと判断した理由（"
+        + "、".join(AUTOMATED_REASONS)
+        + "）。該当しない場合は空欄",
         repeats=True,
     ),
     _c(

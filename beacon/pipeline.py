@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from ashiato.beacon import raw as r
+from ashiato.beacon.automation import AutomationRules, automated_reason
 from ashiato.beacon.columns import COLUMNS, withheld
 from ashiato.beacon.consent import ConsentDecision, ConsentPolicy, decide, retention_class
 from ashiato.beacon.event import Event
@@ -20,7 +21,7 @@ from ashiato.beacon.netaddr import TrustedProxies, client_ip, normalize_ip, trun
 from ashiato.beacon.raw import raw_values
 from ashiato.beacon.referrer import ReferrerClassifier
 from ashiato.beacon.text import CHECKED_FIELDS, check_clean, clean
-from ashiato.beacon.useragent import UserAgentParser, is_generic_mail_fetcher
+from ashiato.beacon.useragent import UserAgentParser
 from ashiato.beacon.vocabulary import ALWAYS
 
 _NO_GEO = GeoInfo()
@@ -74,6 +75,7 @@ class Hit:
     bytes_sent: int = 0
     request_time_ms: int = 0
     suppressed: bool = False
+    token_issued_ms: int = 0  # when the e-mail token was made; 0: unknown or no token
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,7 @@ class Enricher:
         visitor_key: bytes,
         keep_full_ip: bool = True,
         max_field_length: int = 2048,
+        automation: AutomationRules | None = None,
     ) -> None:
         self.policy = policy
         self.user_agents = user_agents
@@ -130,6 +133,7 @@ class Enricher:
         self._visitor_key = visitor_key
         self._keep_full_ip = keep_full_ip
         self._max = max_field_length
+        self.automation = automation or AutomationRules()
         # Parsing addresses with `ipaddress` was the costliest step per hit; they repeat.
         self._addresses = functools.lru_cache(maxsize=65_536)(self._resolve)
 
@@ -176,14 +180,18 @@ class Enricher:
         kind, user_agent, purposes = raw[r.KIND], raw[r.USER_AGENT], raw[r.PURPOSES]
         ip, truncated, geo = self._addresses(raw[r.PEER], raw[r.XFF], raw[r.FORWARDED])
         device = self.user_agents.parse(user_agent)
-        automated = device.automated
-        if kind == "email_open" and not automated and is_generic_mail_fetcher(user_agent):
-            automated = "mail_proxy"
-        elif kind == "email_click" and device.device == "bot" and not automated:
-            automated = "link_scanner"
+        ts_ms, host, props = raw[r.TS_MS], raw[r.HOST], raw[r.PROPS]
+        automated = automated_reason(
+            kind=kind,
+            user_agent=user_agent,
+            device=device,
+            asn=geo.asn,
+            issued_ms=raw[r.TOKEN_ISSUED_MS],
+            ts_ms=ts_ms,
+            rules=self.automation,
+        )
         url, referrer = cut(raw[r.URL]), cut(raw[r.REFERRER])
         ref = self.referrers.classify(referrer, url)
-        ts_ms, host, props = raw[r.TS_MS], raw[r.HOST], raw[r.PROPS]
         # `necessary` is always granted, whatever a decision built elsewhere lists.
         granted = tuple(purposes) if ALWAYS in purposes else (ALWAYS, *purposes)
         values = [

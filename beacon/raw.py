@@ -55,6 +55,7 @@ RAW_FIELDS: Final[tuple[tuple[str, Any], ...]] = (
     ("bytes_sent", 0),
     ("request_time_ms", 0),
     ("suppressed", False),
+    ("token_issued_ms", 0),
 )
 """(name, default) of each value of a raw record, in record order."""
 
@@ -94,6 +95,7 @@ RAW_LAYOUT: Final[tuple[tuple[str, str], ...]] = tuple((name, RAW_TYPE) for name
     BYTES_SENT,
     REQUEST_TIME_MS,
     SUPPRESSED,
+    TOKEN_ISSUED_MS,
 ) = range(len(RAW_FIELDS))
 
 
@@ -133,6 +135,7 @@ def raw_values(hit: Hit, decision: ConsentDecision, visitor_id: str | None) -> l
         hit.bytes_sent,
         hit.request_time_ms,
         hit.suppressed,
+        hit.token_issued_ms,
     ]
 
 

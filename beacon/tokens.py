@@ -1,9 +1,10 @@
 """Signed tokens for e-mail open pixels and click redirects.
 
 A token is ``<key id>.<payload>.<mac>``: the payload is base64url (no padding) of a compact
-JSON array and the MAC is HMAC-SHA256 over ``<key id>.<payload>``, truncated to 128 bits and
-base64url-encoded. Every character is in ``[A-Za-z0-9_.-]``, so a token fits in one URL path
-segment without escaping.
+JSON array (version 2: ``[2, kind, campaign, recipient, expires, issued, url?]``; version 1,
+still verified, has no ``issued``) and the MAC is HMAC-SHA256 over ``<key id>.<payload>``,
+truncated to 128 bits and base64url-encoded. Every character is in ``[A-Za-z0-9_.-]``, so a
+token fits in one URL path segment without escaping.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ MIN_KEY_BYTES = 16
 # RFC 4868 truncation: 128 bits keeps tokens short and is still far beyond brute force.
 _MAC_BYTES = 16
 _MAC_CHARS = 22  # base64url length of 16 bytes without padding
-_PAYLOAD_VERSION = 1
+_PAYLOAD_VERSION = 2
+# Version 1 bodies lack the issue time; links already sent in such e-mails must keep working.
+_OLD_PAYLOAD_VERSION = 1
 
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
@@ -70,7 +73,11 @@ class KeyRing:
 
 @dataclass(frozen=True, slots=True)
 class EmailToken:
-    """What an open or click token asserts: who, which campaign, until when, and where to."""
+    """What an open or click token asserts: who, which campaign, when made, until when, where to.
+
+    `issued` (Unix seconds, 0 for unknown) lets the collector tell a scanner that fetches a
+    message's images and links the moment it is delivered from a person who reads it later.
+    """
 
     kind: str
     campaign: str
@@ -79,6 +86,7 @@ class EmailToken:
     expires: int
     url: str = ""
     key_id: str = ""
+    issued: int = 0
 
 
 def sign_token(token: EmailToken, ring: KeyRing) -> str:
@@ -86,7 +94,14 @@ def sign_token(token: EmailToken, ring: KeyRing) -> str:
     problem = _check_token(token)
     if problem:
         raise InvalidToken(f"cannot sign token: {problem}")
-    body = [_PAYLOAD_VERSION, token.kind, token.campaign, token.recipient, token.expires]
+    body = [
+        _PAYLOAD_VERSION,
+        token.kind,
+        token.campaign,
+        token.recipient,
+        token.expires,
+        token.issued,
+    ]
     if token.kind == "click":
         body.append(token.url)
     try:
@@ -188,8 +203,10 @@ def _check_token(token: EmailToken) -> str:
         return f"campaign holds {dirt(token.campaign)}"
     if "@" in token.recipient:
         return "recipient looks like an e-mail address; pass recipient_pseudonym() instead"
-    if not isinstance(token.expires, int) or isinstance(token.expires, bool):
+    if not _is_seconds(token.expires):
         return "expires must be an int of unix seconds"
+    if not _is_seconds(token.issued) or token.issued < 0:
+        return "issued must be an int of unix seconds (0: unknown)"
     if token.kind == "click" and not is_safe_redirect(token.url):
         return f"unsafe url {token.url[:100]!r}"
     if token.kind != "click" and token.url:
@@ -198,7 +215,7 @@ def _check_token(token: EmailToken) -> str:
 
 
 def _decode_payload(payload: str, key_id: str) -> EmailToken | None:
-    """Parse an authenticated payload, or None if it is not a version-1 token body."""
+    """Parse an authenticated payload, or None if it is not a version-1 or -2 token body."""
     raw = _b64decode(payload)
     if raw is None:
         return None
@@ -206,20 +223,29 @@ def _decode_payload(payload: str, key_id: str) -> EmailToken | None:
         body = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):
         return None
-    if not isinstance(body, list) or len(body) not in (5, 6) or body[0] != _PAYLOAD_VERSION:
+    if not isinstance(body, list) or not body:
         return None
-    kind, campaign, recipient, expires, *rest = body[1:]
+    if body[0] == _OLD_PAYLOAD_VERSION and len(body) in (5, 6):
+        # Issued before tokens carried their issue time: 0, unknown.
+        body = [*body[:5], 0, *body[5:]]
+    elif body[0] != _PAYLOAD_VERSION or len(body) not in (6, 7):
+        return None
+    kind, campaign, recipient, expires, issued, *rest = body[1:]
     url = rest[0] if rest else ""
     if (
         not isinstance(kind, str)
         or kind not in KINDS
         or not all(isinstance(text, str) for text in (campaign, recipient, url))
-        or not isinstance(expires, int)
-        or isinstance(expires, bool)
+        or not all(_is_seconds(value) for value in (expires, issued))
         or (kind == "click") != bool(rest)
     ):
         return None
-    return EmailToken(kind, campaign, recipient, expires, url, key_id)
+    return EmailToken(kind, campaign, recipient, expires, url, key_id, issued)
+
+
+def _is_seconds(value: object) -> bool:
+    """Whether a value is an int of Unix seconds (a bool, JSON's true included, is not)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _mac(secret: bytes, signed: str) -> bytes:

@@ -1,16 +1,18 @@
 """Turn a User-Agent header into a browser, an OS and a device class.
 
 ua-parser 1.0 with its Rust accelerator does the regex work; user-agents 2.2 decides whether
-the result is a phone, a tablet, a PC or a spider. user-agents would normally run ua-parser's
-legacy pure-Python API itself, which is roughly ten times slower, so `_Classification` hands it
-the fast parser's result instead and keeps only its classification rules.
+the result is a phone, a tablet, a PC or a spider, and the crawler-user-agents list
+(`beacon.crawlers`) names the bots ua-parser does not know. user-agents would normally run
+ua-parser's legacy pure-Python API itself, which is roughly ten times slower, so
+`_Classification` hands it the fast parser's result instead and keeps only its classification
+rules.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import Final, Literal
 
 from ua_parser import BestAvailableResolver, DefaultedResult, Parser, load_lazy_builtins
 from user_agents.parsers import (
@@ -20,7 +22,9 @@ from user_agents.parsers import (
     parse_operating_system,
 )
 
+from ashiato.beacon.crawlers import CrawlerList
 from ashiato.beacon.errors import BeaconError
+from ashiato.beacon.vocabulary import Automated
 
 __all__ = ["Device", "UserAgentParser", "is_generic_mail_fetcher"]
 
@@ -87,7 +91,7 @@ class Device:
     os_version: str
     device: str  # "desktop", "mobile", "tablet", "bot", "other"
     is_bot: bool
-    automated: str  # "", "mail_proxy" or "link_scanner"
+    automated: Automated | Literal[""]  # "", "mail_proxy" or "link_scanner"
 
 
 class _Classification(UserAgent):  # type: ignore[misc]  # user-agents ships no type hints
@@ -115,7 +119,7 @@ def is_generic_mail_fetcher(user_agent: str) -> bool:
     return user_agent.strip() == _GENERIC_MAIL_FETCHER_UA
 
 
-def _automation(user_agent: str) -> str:
+def _automation(user_agent: str) -> Automated | Literal[""]:
     """Name the kind of machine that sent a UA, or "" for none we recognise."""
     lowered = user_agent.lower()
     if any(token in lowered for token in _MAIL_PROXY_TOKENS):
@@ -133,6 +137,7 @@ class UserAgentParser:
             raise BeaconError(f"cache_size must be 0 or more, got {cache_size}")
         # No cache inside ua-parser: ours holds the finished `Device`, which is what repeats.
         self._parser = Parser(BestAvailableResolver(load_lazy_builtins()))
+        self._crawlers = CrawlerList()
         self._cached_parse = lru_cache(maxsize=cache_size)(self._parse_uncached)
 
     def parse(self, user_agent: str) -> Device:
@@ -145,8 +150,10 @@ class UserAgentParser:
         seen = _Classification(result)
         automated = _automation(user_agent)
         # A mail proxy stands for a person opening a message, so it is not counted as a bot
-        # even where ua-parser files it under "Spider" (Yahoo's does).
-        is_bot = automated == "link_scanner" or (automated == "" and bool(seen.is_bot))
+        # even where ua-parser or the crawler list files it as one (both do Yahoo's).
+        is_bot = automated == "link_scanner" or (
+            automated == "" and (bool(seen.is_bot) or user_agent in self._crawlers)
+        )
         return Device(
             browser=result.user_agent.family,
             browser_version=str(seen.browser.version_string),

@@ -1,4 +1,5 @@
-"""The words every package shares: consent purposes, retention classes, fsync policies.
+"""The words every package shares: consent purposes, retention classes, fsync policies, and
+the reasons a hit is marked automated.
 
 Each is declared here once, as a `Literal` type and the tuple of its values in canonical order.
 Configuration, enrichment, storage and the retention jobs import them from here, so adding a
@@ -34,6 +35,18 @@ FsyncPolicy = Literal["always", "interval", "roll", "never"]
 FSYNC_POLICIES: Final[tuple[FsyncPolicy, ...]] = get_args(FsyncPolicy)
 """When spooled records are forced to disk: every append, every interval, at segment roll,
 or when the operating system writes back."""
+
+Automated = Literal["mail_proxy", "link_scanner", "fetcher_agent", "scanner_network", "too_soon"]
+AUTOMATED_REASONS: Final[tuple[Automated, ...]] = get_args(Automated)
+"""Why a hit looks made by a machine, as the `automated` column names it ("" for a person).
+
+`mail_proxy`: a mail image proxy fetched an open for its reader (Gmail, Yahoo, Apple Mail
+Privacy Protection); `link_scanner`: a security gateway or a scripted HTTP client named in the
+user agent; `fetcher_agent`: an e-mail open or click by a user agent on the lists of known
+bots and fetchers; `scanner_network`: an e-mail open or click from the network of a mail
+security company; `too_soon`: an e-mail open or click faster after its link was made than a
+person reads. The first that applies is stored, in this order.
+"""
 
 
 @dataclass(frozen=True, slots=True)

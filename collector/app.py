@@ -247,6 +247,7 @@ def build_enricher(config: Config, visitor_key: bytes) -> Enricher:
         visitor_key=visitor_key,
         keep_full_ip=consent.security_window_days > 0,
         max_field_length=config.server.max_field_length,
+        automation=collection.automation_rules,
     )
 
 

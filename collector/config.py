@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ashiato.beacon.accesslog import LogFormatError, LogParser
+from ashiato.beacon.automation import AutomationRules
 from ashiato.beacon.logurl import BaseUrlError, parse_base_url
 from ashiato.beacon.netaddr import TrustedProxies
+from ashiato.beacon.scanner_networks import parse_asns
 from ashiato.beacon.vocabulary import (
     FSYNC_POLICIES,
     PURPOSES,
@@ -120,6 +122,9 @@ class CollectionConfig:
     geoip_asn_db: str
     reverse_dns: bool
     token_days: int
+    automated_open_seconds: float
+    automated_click_seconds: float
+    scanner_asns: tuple[str, ...]
     log_exclude: tuple[str, ...]
     syslog_port: int
     syslog_host: str
@@ -127,6 +132,15 @@ class CollectionConfig:
     syslog_site: str
     syslog_base_url: str
     syslog_idle_seconds: float
+
+    @property
+    def automation_rules(self) -> AutomationRules:
+        """The thresholds and networks that mark e-mail opens and clicks as automated."""
+        return AutomationRules.from_settings(
+            open_seconds=self.automated_open_seconds,
+            click_seconds=self.automated_click_seconds,
+            extra_asns=parse_asns(self.scanner_asns),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +306,13 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{name}: must be more than 0")
     if config.collection.syslog_idle_seconds <= 0:
         raise ConfigError("syslog_idle_seconds: must be more than 0")
+    for name in ("automated_open_seconds", "automated_click_seconds"):
+        if not getattr(config.collection, name) >= 0:
+            raise ConfigError(f"{name}: must be 0 (off) or more")
+    try:
+        parse_asns(config.collection.scanner_asns)
+    except ValueError as exc:
+        raise ConfigError(f"scanner_asns: {exc}") from None
     if config.server.max_connections < 1:
         raise ConfigError("max_connections: must be at least 1")
     for name in (

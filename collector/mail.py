@@ -44,6 +44,7 @@ async def email_open(request: web.Request) -> web.Response:
         source="email",
         campaign=token.campaign,
         recipient=token.recipient,
+        token_issued_ms=token.issued * 1000,
     )
     try:
         await record(request, hit)
@@ -65,6 +66,7 @@ async def email_click(request: web.Request) -> web.Response:
         recipient=token.recipient,
         target_url=token.url,
         url=token.url,
+        token_issued_ms=token.issued * 1000,
     )
     try:
         await record(request, hit)

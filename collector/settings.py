@@ -220,6 +220,30 @@ SETTINGS: tuple[Setting, ...] = (
         "look up host names of client IPs (asynchronously, cached)",
     ),
     Setting("token_days", "collection", int, 365, "validity of e-mail open and click tokens"),
+    Setting(
+        "automated_open_seconds",
+        "collection",
+        float,
+        5.0,
+        "an e-mail open this soon after its token was made is marked automated (too_soon): "
+        "scanners fetch as the message arrives; 0: off",
+    ),
+    Setting(
+        "automated_click_seconds",
+        "collection",
+        float,
+        10.0,
+        "an e-mail click this soon after its token was made is marked automated (too_soon); 0: off",
+    ),
+    Setting(
+        "scanner_asns",
+        "collection",
+        "list",
+        [],
+        "AS numbers of mail security networks besides the built-in ones (Microsoft, "
+        "Proofpoint, Mimecast, Barracuda) whose e-mail opens and clicks are marked automated "
+        "(scanner_network); needs geoip_asn_db",
+    ),
     # access logs
     Setting(
         "log_exclude",

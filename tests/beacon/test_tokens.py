@@ -314,3 +314,54 @@ def test_verify_of_well_shaped_garbage_only_raises_invalid_token(value: str) -> 
 @given(url=st.text(max_size=100))
 def test_is_safe_redirect_never_raises(url: str) -> None:
     assert is_safe_redirect(url) in (True, False)
+
+
+# --- issue time -------------------------------------------------------------------------------
+
+
+def _signed_body(body: list[object], secret: bytes = OLD) -> str:
+    """A token over an arbitrary body, as an older or a buggy signer would have made it."""
+    signed = "k1." + _b64(json.dumps(body).encode())
+    return f"{signed}.{_b64(hmac.new(secret, signed.encode(), hashlib.sha256).digest()[:16])}"
+
+
+@pytest.mark.parametrize("token", [OPEN, CLICK], ids=["open", "click"])
+def test_the_issue_time_round_trips(token: EmailToken) -> None:
+    issued = dataclasses.replace(token, issued=int(NOW) - 30)
+
+    assert verify_token(sign_token(issued, RING), RING, now=NOW, kind=token.kind).issued == (
+        int(NOW) - 30
+    )
+
+
+def test_tokens_made_before_they_carried_an_issue_time_still_verify() -> None:
+    expires = int(NOW) + 60
+    old_open = _signed_body([1, "open", "nov", RECIPIENT, expires])
+    old_click = _signed_body([1, "click", "nov", RECIPIENT, expires, "https://shop.example/"])
+
+    assert verify_token(old_open, RING, now=NOW, kind="open") == EmailToken(
+        "open", "nov", RECIPIENT, expires, key_id="k1", issued=0
+    )
+    clicked = verify_token(old_click, RING, now=NOW, kind="click")
+    assert (clicked.url, clicked.issued) == ("https://shop.example/", 0)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [2, "open", "nov", RECIPIENT, int(NOW) + 60],  # version 2 without its issue time
+        [2, "open", "nov", RECIPIENT, int(NOW) + 60, True],
+        [2, "open", "nov", RECIPIENT, int(NOW) + 60, "1700000000"],
+        [2, "click", "nov", RECIPIENT, int(NOW) + 60, 0],  # a click without its url
+        [1, "open", "nov", RECIPIENT, int(NOW) + 60, 0, ""],
+        [3, "open", "nov", RECIPIENT, int(NOW) + 60, 0],
+    ],
+)
+def test_signed_bodies_of_the_wrong_shape_are_malformed(body: list[object]) -> None:
+    assert _reason(_signed_body(body), kind=str(body[1])).startswith("malformed")
+
+
+@pytest.mark.parametrize("issued", [-1, True, 1.5])
+def test_sign_refuses_a_bad_issue_time(issued: object) -> None:
+    with pytest.raises(InvalidToken, match="issued must be"):
+        sign_token(dataclasses.replace(OPEN, issued=issued), RING)  # type: ignore[arg-type]

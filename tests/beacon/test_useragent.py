@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import user_agents
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ashiato.beacon.crawlers import CrawlerList
 from ashiato.beacon.errors import BeaconError
 from ashiato.beacon.useragent import (
     MAX_USER_AGENT_LENGTH,
@@ -190,3 +192,48 @@ def test_arbitrary_text_never_raises(user_agent: str) -> None:
 )
 def test_noise_around_real_user_agents_never_raises(user_agent: str, noise: str) -> None:
     _check(PARSER.parse(noise + user_agent + noise))
+
+
+# --- the crawler-user-agents list ---------------------------------------------------------------
+
+
+def test_every_example_of_the_crawler_list_is_a_bot() -> None:
+    # The list's own examples, read by ua-parser's engine rather than Python's `re`.
+    from crawleruseragents import CRAWLER_USER_AGENTS_DATA
+
+    crawlers = CrawlerList()
+    missed = [
+        ua for entry in CRAWLER_USER_AGENTS_DATA for ua in entry["instances"] if ua not in crawlers
+    ]
+    assert not missed
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [CHROME_WINDOWS, FIREFOX_LINUX, SAFARI_MAC, EDGE_WINDOWS, IPHONE, ANDROID_PHONE, IPAD],
+)
+def test_browsers_are_not_on_the_crawler_list(user_agent: str) -> None:
+    assert user_agent not in CrawlerList()
+
+
+SKYPE_PREVIEW = "Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5"
+HEADLESS_CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "HeadlessChrome/76.0.3803.0 Safari/537.36"
+)
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        SKYPE_PREVIEW,  # the link previews of Skype and Teams chats
+        HEADLESS_CHROME,  # what sandboxes open a link in
+        "Microsoft Office Existence Discovery",  # Office checking a link before a click
+        "Microsoft Office Protocol Discovery",
+    ],
+)
+def test_fetchers_only_the_crawler_list_knows_are_bots(user_agent: str) -> None:
+    assert not user_agents.parse(user_agent).is_bot  # ua-parser and user-agents alone miss it
+    parsed = PARSER.parse(user_agent)
+    assert parsed.is_bot and parsed.device == "bot"
+    assert parsed.automated == ""  # what fetched is named only for e-mail hits
