@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ashiato.beacon.vocabulary import ALWAYS, Purpose
+from ashiato.beacon.vocabulary import ALWAYS, CONSENT_SIGNALS, Purpose, spoken
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +168,7 @@ EVENT_COLUMNS: Final[tuple[Column, ...]] = (
         "consent_signal",
         "String",
         "necessary",
-        "what decided the purposes: explicit, gpc, dnt, default or server_log",
+        f"what decided the purposes: {spoken(CONSENT_SIGNALS)}",
         repeats=True,
     ),
     _c(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ashiato.beacon import strictjson
+from ashiato.beacon.consent_signals import NO_SIGNALS, ConsentSignals, read_signals
 from ashiato.beacon.errors import InvalidInput
 
 MAX_EVENTS = 25
@@ -31,6 +32,7 @@ class BeaconEvent:
     referrer: str = ""
     name: str = "pageview"
     consent: str | None = None
+    signals: ConsentSignals = NO_SIGNALS
     language: str = ""
     screen: str = ""
     props: dict[str, Any] = field(default_factory=dict)
@@ -73,6 +75,7 @@ def _event(item: Any, index: int) -> BeaconEvent:
         raise InvalidInput(f"{where}: field 'p' must be an object")
     values["props"] = dict(props)
     values["screen"] = screen_size(item.get("sw"), item.get("sh"))
+    values["signals"] = read_signals(item, where)
     return BeaconEvent(**values)
 
 

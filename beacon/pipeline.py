@@ -11,6 +11,7 @@ from typing import Any
 
 from ashiato.beacon.columns import withheld
 from ashiato.beacon.consent import ConsentDecision, ConsentPolicy, decide, retention_class
+from ashiato.beacon.consent_signals import NO_SIGNALS, ConsentSignals
 from ashiato.beacon.event import Event
 from ashiato.beacon.geo import GeoInfo, GeoLookup
 from ashiato.beacon.language import primary_language
@@ -44,6 +45,7 @@ class Hit:
     gpc: bool = False
     dnt: bool = False
     consent: str | None = None
+    signals: ConsentSignals = NO_SIGNALS  # TCF and Consent Mode parameters, as sent
     visitor_cookie: str = ""
     campaign: str = ""
     recipient: str = ""
@@ -120,7 +122,7 @@ class Enricher:
 
     def decide(self, hit: Hit) -> ConsentDecision:
         """The consent decision for `hit`'s signals."""
-        return decide(self.policy, hit.consent, gpc=hit.gpc, dnt=hit.dnt)
+        return decide(self.policy, hit.consent, gpc=hit.gpc, dnt=hit.dnt, signals=hit.signals)
 
     def client_ip(self, hit: Hit) -> str:
         """The client's address, believing forwarding headers only from trusted proxies."""
