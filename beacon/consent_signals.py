@@ -64,6 +64,9 @@ class Heard:
     gcm: tuple[Purpose, ...] | None = None
 
 
+_NOTHING: Final = Heard()
+
+
 def read_signals(params: Mapping[str, object], where: str = "query") -> ConsentSignals:
     """The signals among `params` (a query, or one beacon event); InvalidInput if not text."""
     values: dict[str, str] = {}
@@ -86,6 +89,8 @@ def hear(signals: ConsentSignals) -> Heard:
     consent manager's answer. A `gcd` is preferred to a `gcs` (it carries all four types), unless
     it sets none of them, which is what Google's tags send where Consent Mode is not set up.
     """
+    if signals is NO_SIGNALS:
+        return _NOTHING
     if signals.gdpr not in ("", "0", "1"):
         raise InvalidInput("gdpr must be 0 or 1", "bad_tcf")
     tc = tcf.decode(signals.gdpr_consent) if signals.gdpr_consent else None

@@ -32,10 +32,10 @@ class BeaconEvent:
     referrer: str = ""
     name: str = "pageview"
     consent: str | None = None
-    signals: ConsentSignals = NO_SIGNALS
     language: str = ""
     screen: str = ""
     props: dict[str, Any] = field(default_factory=dict)
+    signals: ConsentSignals = NO_SIGNALS
 
 
 def event_name(value: str) -> str:
