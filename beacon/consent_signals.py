@@ -18,13 +18,24 @@ from ashiato.beacon.errors import InvalidInput
 from ashiato.beacon.gcm import ConsentType, parse_gcd, parse_gcs
 from ashiato.beacon.vocabulary import ALWAYS, PURPOSES, Purpose
 
+__all__ = [
+    "GCM_PURPOSES",
+    "NO_SIGNALS",
+    "PARAMETERS",
+    "TCF_PURPOSES",
+    "ConsentSignals",
+    "Heard",
+    "hear",
+    "read_signals",
+]
+
 PARAMETERS: Final[tuple[str, ...]] = ("gcs", "gcd", "gdpr", "gdpr_consent")
 """The parameter names, the same in the pixel's query and in a beacon event's JSON."""
 
+# Purpose 1, store and/or access information on a device, is needed by all three: the visitor
+# cookie, and the language and screen size the tracker reads from the device.
 TCF_PURPOSES: Final[Mapping[Purpose, frozenset[int]]] = {
-    # 1 store and/or access information on a device (the cookie; screen size and language are
-    # read from the device too); 8 measure content performance; 9 understand audiences
-    # through statistics.
+    # 8 measure content performance; 9 understand audiences through statistics.
     "statistics": frozenset({1, 8, 9}),
     # 5 create profiles to personalise content; 6 use profiles to select personalised content.
     "personalization": frozenset({1, 5, 6}),
@@ -106,15 +117,3 @@ def hear(signals: ConsentSignals) -> Heard:
 def _granted(table: Mapping[Purpose, frozenset[_T]], given: frozenset[_T]) -> tuple[Purpose, ...]:
     """ashiato's purposes whose every requirement in `table` is among `given`."""
     return tuple(p for p in PURPOSES if p == ALWAYS or table[p] <= given)
-
-
-__all__ = [
-    "GCM_PURPOSES",
-    "NO_SIGNALS",
-    "PARAMETERS",
-    "TCF_PURPOSES",
-    "ConsentSignals",
-    "Heard",
-    "hear",
-    "read_signals",
-]
