@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ashiato.beacon.vocabulary import ALWAYS, AUTOMATED_REASONS, Purpose, spoken
+from ashiato.beacon.vocabulary import ALWAYS, AUTOMATED_REASONS, CONSENT_SIGNALS, Purpose, spoken
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,8 +340,8 @@ EVENT_COLUMNS: Final[tuple[Column, ...]] = (
         "consent_signal",
         "String",
         "necessary",
-        "what decided the purposes: explicit, gpc, dnt, default or server_log",
-        "利用目的を決めた根拠（明示の選択、GPC、DNT、既定、サーバーログ）",
+        f"what decided the purposes: {spoken(CONSENT_SIGNALS)}",
+        "利用目的を決めた根拠（" + "、".join(CONSENT_SIGNALS) + "）",
         repeats=True,
     ),
     _c(

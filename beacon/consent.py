@@ -1,8 +1,15 @@
 """Consent: which purposes a hit may serve, and which signal decided it.
 
-Signals, strongest first: an explicit value from the site's consent manager (cookie or
-parameter), then Sec-GPC / DNT (necessary only), then the regime default for visitors who said
-nothing. `necessary` is always granted: it covers operating the service and stopping abuse.
+Signals, strongest first (`decide` is the one place that orders them):
+
+1. `explicit`: ashiato's own consent value (`c`, or the consent cookie), the visitor's answer
+   to the site's own banner;
+2. `tcf`: an IAB TCF v2 TC string (`gdpr_consent`, unless `gdpr=0`);
+3. `gcm`: Google Consent Mode (`gcd`, else `gcs`);
+4. `gpc`, then `dnt`: the browser's privacy signals (necessary only);
+5. `default`: the regime default for visitors who said nothing.
+
+`necessary` is always granted: it covers operating the service and stopping abuse.
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ashiato.beacon.vocabulary import ALWAYS, PURPOSES, RetentionClass
+from ashiato.beacon.consent_signals import NO_SIGNALS, ConsentSignals, hear
+from ashiato.beacon.vocabulary import ALWAYS, PURPOSES, ConsentSignal, RetentionClass
 
 NECESSARY_ONLY: tuple[str, ...] = (ALWAYS,)
 _SPLIT = re.compile(r"[\s,.+|]+")
@@ -58,7 +66,7 @@ class ConsentDecision:
     """The purposes granted to one hit and the signal that decided them."""
 
     purposes: tuple[str, ...]
-    signal: str  # "explicit", "gpc", "dnt" or "default"
+    signal: ConsentSignal
 
     def allows(self, purpose: str) -> bool:
         """True when `purpose` was granted."""
@@ -66,11 +74,25 @@ class ConsentDecision:
 
 
 def decide(
-    policy: ConsentPolicy, explicit: str | None, *, gpc: bool = False, dnt: bool = False
+    policy: ConsentPolicy,
+    explicit: str | None,
+    *,
+    gpc: bool = False,
+    dnt: bool = False,
+    signals: ConsentSignals = NO_SIGNALS,
 ) -> ConsentDecision:
-    """Decide a hit's purposes from its signals; `explicit` None means none was given."""
+    """Decide a hit's purposes from its signals; `explicit` None means none was given.
+
+    InvalidInput when a consent manager's signal in `signals` is malformed, whichever signal
+    would have decided: a hit that carries a garbled answer is refused, not guessed at.
+    """
+    heard = hear(signals)
     if explicit is not None:
         return ConsentDecision(parse_purposes(explicit), "explicit")
+    if heard.tcf is not None:
+        return ConsentDecision(heard.tcf, "tcf")
+    if heard.gcm is not None:
+        return ConsentDecision(heard.gcm, "gcm")
     if gpc and policy.honor_gpc:
         return ConsentDecision(NECESSARY_ONLY, "gpc")
     if dnt and policy.honor_dnt:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ashiato.beacon import strictjson
+from ashiato.beacon.consent_signals import NO_SIGNALS, ConsentSignals, read_signals
 from ashiato.beacon.errors import InvalidInput
 
 MAX_EVENTS = 25
@@ -34,6 +35,7 @@ class BeaconEvent:
     language: str = ""
     screen: str = ""
     props: dict[str, Any] = field(default_factory=dict)
+    signals: ConsentSignals = NO_SIGNALS
 
 
 def event_name(value: str) -> str:
@@ -73,6 +75,7 @@ def _event(item: Any, index: int) -> BeaconEvent:
         raise InvalidInput(f"{where}: field 'p' must be an object")
     values["props"] = dict(props)
     values["screen"] = screen_size(item.get("sw"), item.get("sh"))
+    values["signals"] = read_signals(item, where)
     return BeaconEvent(**values)
 
 

@@ -14,6 +14,7 @@ from ashiato.beacon import raw as r
 from ashiato.beacon.automation import AutomationRules, automated_reason
 from ashiato.beacon.columns import COLUMNS, withheld
 from ashiato.beacon.consent import ConsentDecision, ConsentPolicy, decide, retention_class
+from ashiato.beacon.consent_signals import NO_SIGNALS, ConsentSignals
 from ashiato.beacon.event import Event
 from ashiato.beacon.geo import GeoInfo, GeoLookup
 from ashiato.beacon.language import primary_language
@@ -64,6 +65,7 @@ class Hit:
     gpc: bool = False
     dnt: bool = False
     consent: str | None = None
+    signals: ConsentSignals = NO_SIGNALS  # TCF and Consent Mode parameters, as sent
     visitor_cookie: str = ""
     campaign: str = ""
     recipient: str = ""
@@ -143,7 +145,7 @@ class Enricher:
 
     def decide(self, hit: Hit) -> ConsentDecision:
         """The consent decision for `hit`'s signals."""
-        return decide(self.policy, hit.consent, gpc=hit.gpc, dnt=hit.dnt)
+        return decide(self.policy, hit.consent, gpc=hit.gpc, dnt=hit.dnt, signals=hit.signals)
 
     def client_ip(self, hit: Hit) -> str:
         """The client's address, believing forwarding headers only from trusted proxies."""

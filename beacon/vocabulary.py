@@ -1,5 +1,5 @@
-"""The words every package shares: consent purposes, retention classes, fsync policies, and
-the reasons a hit is marked automated.
+"""The words every package shares: consent purposes and signals, retention classes, fsync
+policies, and the reasons a hit is marked automated.
 
 Each is declared here once, as a `Literal` type and the tuple of its values in canonical order.
 Configuration, enrichment, storage and the retention jobs import them from here, so adding a
@@ -17,6 +17,16 @@ PURPOSES: Final[tuple[Purpose, ...]] = get_args(Purpose)
 """Consent purposes, narrowest first; `necessary` is always granted."""
 
 ALWAYS: Final[Purpose] = "necessary"
+
+ConsentSignal = Literal["explicit", "tcf", "gcm", "gpc", "dnt", "default", "server_log"]
+CONSENT_SIGNALS: Final[tuple[ConsentSignal, ...]] = get_args(ConsentSignal)
+"""What decided a hit's purposes (its `consent_signal`), strongest first.
+
+`explicit`: ashiato's own consent value (`c` or its cookie); `tcf`: an IAB TCF v2 TC string;
+`gcm`: Google Consent Mode (`gcs`, `gcd`); `gpc`, `dnt`: the browser's privacy signals;
+`default`: the regime default for a visitor who said nothing. `server_log` marks events read
+from web-server logs, which carry no signal at all.
+"""
 
 RetentionClass = Literal["necessary", "statistics", "personalization", "marketing", "email"]
 RETENTION_CLASSES: Final[tuple[RetentionClass, ...]] = get_args(RetentionClass)

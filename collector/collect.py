@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from ashiato.beacon.consent_signals import read_signals
 from ashiato.beacon.errors import InvalidInput
 from ashiato.beacon.payload import BeaconEvent, event_name, parse_body, screen_size
 from ashiato.beacon.pipeline import Hit
@@ -54,6 +55,7 @@ async def pixel(request: web.Request) -> web.Response:
         language=query.get("l", ""),
         screen=screen_size(query.get("sw"), query.get("sh")),
         consent=query.get("c"),
+        signals=read_signals(query),
     )
     try:
         accepted, visitor = await record(request, hit)
@@ -112,6 +114,7 @@ def _beacon_hit(request: web.Request, item: BeaconEvent) -> Hit:
         language=item.language,
         screen=item.screen,
         consent=item.consent,
+        signals=item.signals,
         props=item.props,
     )
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.collector.test_cli import Served, run_cli
+from tests.tcf_strings import granting
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -38,6 +39,52 @@ ashiato('event', 'signup');
 </head><body><img src="$collector/b.gif?s=$site&amp;e=imgview" alt=""></body></html>
 """)
 
+# A page whose IAB TCF consent manager shows its banner first; the visitor answers a moment
+# later, granting TCF purposes 1, 7, 8, 9 and 10. Consent Mode and data-consent say more, but
+# the consent manager's answer comes first.
+TCF_PAGE = Template(
+    Template("""<!doctype html>
+<html><head><meta charset="utf-8"><title>ashiato tracker test</title>
+<script>
+window.__tcfapi = function (command, version, callback) {
+  if (command !== 'addEventListener' || version !== 2) return;
+  callback({ eventStatus: 'cmpuishown', gdprApplies: true, tcString: '', listenerId: 1 }, true);
+  setTimeout(function () {
+    callback({ eventStatus: 'useractioncomplete', gdprApplies: true, tcString: '$tc',
+               listenerId: 1 }, true);
+  }, 300);
+};
+window.dataLayer = [];
+function gtag() { dataLayer.push(arguments); }
+gtag('consent', 'default', { ad_storage: 'granted', analytics_storage: 'granted',
+                             ad_user_data: 'granted', ad_personalization: 'granted' });
+window.ashiato = window.ashiato || function () { (ashiato.q = ashiato.q || []).push(arguments) };
+ashiato('event', 'signup');
+</script>
+<script async src="$$collector/t.js" data-site="$$site"
+        data-consent="statistics,personalization,marketing"></script>
+</head><body></body></html>
+""").substitute(tc=granting([1, 7, 8, 9, 10]))
+)
+
+# Google Consent Mode through gtag: all denied by default, analytics granted by the visitor; a
+# default for another region only, which the tracker cannot know applies, is left out.
+GCM_PAGE = Template("""<!doctype html>
+<html><head><meta charset="utf-8"><title>ashiato tracker test</title>
+<script>
+window.dataLayer = window.dataLayer || [];
+function gtag() { dataLayer.push(arguments); }
+gtag('consent', 'default', { ad_storage: 'denied', analytics_storage: 'denied',
+                             ad_user_data: 'denied', ad_personalization: 'denied' });
+gtag('consent', 'default', { ad_storage: 'granted', ad_user_data: 'granted',
+                             ad_personalization: 'granted', region: ['US-CA'] });
+gtag('consent', 'update', { analytics_storage: 'granted' });
+</script>
+<script async src="$collector/t.js" data-site="$site"
+        data-consent="statistics,personalization,marketing"></script>
+</head><body></body></html>
+""")
+
 COLUMNS = (
     "kind, name, site, url, referrer, language, screen, visitor_id, purposes, "
     "consent_signal, source"
@@ -45,10 +92,9 @@ COLUMNS = (
 
 
 class PageServer:
-    """The tracked site: serves PAGE for /SITE on its own port of 127.0.0.1 (same site)."""
+    """The tracked site: serves a page for /SITE on its own port of 127.0.0.1 (same site)."""
 
-    def __init__(self, collector: str) -> None:
-        page = PAGE
+    def __init__(self, collector: str, page: Template = PAGE) -> None:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -226,3 +272,27 @@ def test_a_browser_privacy_signal_leaves_nothing_identifying(
         assert row["visitor_id"] is None, row
         assert row["language"] == "", row
         assert row["screen"] == "", row
+
+
+@pytest.mark.parametrize(
+    ("page", "signal", "hits"),
+    [(TCF_PAGE, "tcf", {"pageview", "signup"}), (GCM_PAGE, "gcm", {"pageview"})],
+    ids=["tcf", "gcm"],
+)
+def test_the_pages_consent_manager_decides_over_data_consent(
+    collector: Served, tmp_path: Path, page: Template, signal: str, hits: set[str]
+) -> None:
+    pages = PageServer(collector.url, page)
+    try:
+        load(f"{pages.url}/{signal}-page", tmp_path / "profile")
+    finally:
+        pages.close()
+    rows = wait_for_rows(collector, f"{signal}-page", len(hits))
+    # Each hit once: held for the consent manager's answer, then sent, not sent again on timeout.
+    assert sorted(r["name"] for r in rows) == sorted(hits), rows
+    for row in rows:
+        assert row["source"] == "beacon", row
+        assert row["consent_signal"] == signal, row
+        assert row["purposes"] == ["necessary", "statistics"], row
+        assert row["visitor_id"] is None, row
+        assert row["language"] != "" and row["screen"] != "", row
