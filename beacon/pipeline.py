@@ -6,6 +6,7 @@ import functools
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -36,12 +37,25 @@ def _day(days: int) -> date:
     return date.fromordinal(_EPOCH + days)
 
 
+def _props(props: dict[str, Any] | None) -> str:
+    """A hit's custom properties as the JSON text stored (at most 4096 characters)."""
+    return json.dumps(props, ensure_ascii=False)[:4096] if props else ""
+
+
+# Headers repeat: parsing each one costs more than the rest of its language column.
+_primary_language = functools.lru_cache(maxsize=4096)(primary_language)
+
+
 @functools.lru_cache(maxsize=256)
-def _withheld_at(
-    purposes: frozenset[str], kind: str, suppressed: bool
-) -> tuple[tuple[int, Any], ...]:
-    """(column index, empty value) of each column a hit may not keep (`beacon.columns`)."""
-    return tuple((_INDEX[c.name], c.empty) for c in withheld(purposes, kind, suppressed))
+def _consent_facts(
+    purposes: tuple[str, ...], kind: str, suppressed: bool
+) -> tuple[tuple[str, ...], str, tuple[tuple[int, Any], ...]]:
+    """What a hit's consent decides, worked out once per combination: the purposes stored
+    (`necessary` is always granted, whatever a decision built elsewhere lists), the retention
+    class, and (column index, empty value) of each column it may not keep (`beacon.columns`)."""
+    granted = purposes if ALWAYS in purposes else (ALWAYS, *purposes)
+    withheld_at = tuple((_INDEX[c.name], c.empty) for c in withheld(purposes, kind, suppressed))
+    return granted, retention_class(purposes, kind), withheld_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,78 +187,104 @@ class Enricher:
         return Built(Event(**values), decision)
 
     def row(self, raw: list[Any]) -> list[Any]:
-        """The events-table row of one raw record (`beacon.raw`), its values in column order.
+        """The events-table row of one raw record (`beacon.raw`), its values in column order."""
+        return [column[0] for column in self.columns([raw])]
 
-        Every value is worked out first; then each column whose purpose the hit did not grant
-        (per `beacon.columns`) is emptied, so the rule lives in one table, not in this code.
+    def columns(self, raws: Sequence[list[Any]]) -> list[list[Any]]:
+        """The events-table rows of raw records (`beacon.raw`), one list per column, in
+        column order: the loader's batch, built column by column rather than row by row.
+
+        Every value is worked out first; then each column whose purpose a hit did not grant
+        (per `beacon.columns`) is emptied in that hit's row, so the rule lives in one table,
+        not in this code.
         """
-        cut = self._cut
-        kind, user_agent, purposes = raw[r.KIND], raw[r.USER_AGENT], raw[r.PURPOSES]
-        ip, truncated, geo = self._addresses(raw[r.PEER], raw[r.XFF], raw[r.FORWARDED])
-        device = self.user_agents.parse(user_agent)
-        ts_ms, host, props = raw[r.TS_MS], raw[r.HOST], raw[r.PROPS]
-        automated = automated_reason(
-            kind=kind,
-            user_agent=user_agent,
-            device=device,
-            asn=geo.asn,
-            issued_ms=raw[r.TOKEN_ISSUED_MS],
-            ts_ms=ts_ms,
-            rules=self.automation,
-        )
-        url, referrer = cut(raw[r.URL]), cut(raw[r.REFERRER])
-        ref = self.referrers.classify(referrer, url)
-        # `necessary` is always granted, whatever a decision built elsewhere lists.
-        granted = tuple(purposes) if ALWAYS in purposes else (ALWAYS, *purposes)
-        values = [
-            raw[r.EVENT_ID],
-            ts_ms,
-            _day(ts_ms // 86_400_000),
-            kind,
+        if not raws:
+            return [[] for _ in COLUMNS]
+        raw = list(zip(*raws, strict=True))
+        cut, at_most = self._cut_all, self._max
+        kind, user_agent, ts_ms = raw[r.KIND], raw[r.USER_AGENT], raw[r.TS_MS]
+        facts = [
+            _consent_facts(tuple(p), k, bool(s))
+            for p, k, s in zip(raw[r.PURPOSES], kind, raw[r.SUPPRESSED], strict=True)
+        ]
+        addresses = [
+            self._addresses(p, x, f)
+            for p, x, f in zip(raw[r.PEER], raw[r.XFF], raw[r.FORWARDED], strict=True)
+        ]
+        geos = [a[2] for a in addresses]
+        parse = self.user_agents.parse
+        devices = [parse(u) for u in user_agent]
+        rules = self.automation
+        automated = [
+            automated_reason(
+                kind=k, user_agent=u, device=d, asn=g.asn, issued_ms=i, ts_ms=t, rules=rules
+            )
+            for k, u, d, g, i, t in zip(
+                kind, user_agent, devices, geos, raw[r.TOKEN_ISSUED_MS], ts_ms, strict=True
+            )
+        ]
+        url, referrer = cut(raw[r.URL], at_most), cut(raw[r.REFERRER], at_most)
+        classify = self.referrers.classify
+        refs = [classify(f, u) for f, u in zip(referrer, url, strict=True)]
+        keep_ip = self._keep_full_ip
+        columns: list[list[Any]] = [
+            list(raw[r.EVENT_ID]),
+            list(ts_ms),
+            [_day(t // 86_400_000) for t in ts_ms],
+            list(kind),
             cut(raw[r.SITE], 128),
             cut(raw[r.NAME], 128),
             url,
             referrer,
-            ref.medium,
-            ref.source,
-            ref.term,
-            truncated,
-            (ip or None) if self._keep_full_ip else None,
-            cut(host, 255) if host else None,
+            [f.medium for f in refs],
+            [f.source for f in refs],
+            [f.term for f in refs],
+            [a[1] for a in addresses],
+            [(a[0] or None) if keep_ip else None for a in addresses],
+            [(h if len(h) <= 255 else h[:255]) if h else None for h in raw[r.HOST]],
             cut(user_agent, 512),
-            device.browser,
-            device.browser_version,
-            device.os,
-            device.os_version,
-            device.device,
-            int(device.is_bot),
+            [d.browser for d in devices],
+            [d.browser_version for d in devices],
+            [d.os for d in devices],
+            [d.os_version for d in devices],
+            [d.device for d in devices],
+            [int(d.is_bot) for d in devices],
             automated,
-            cut(raw[r.LANGUAGE], 35).lower() or primary_language(raw[r.ACCEPT_LANGUAGE]),
+            [
+                (given[:35] if len(given) > 35 else given).lower() or _primary_language(header)
+                for given, header in zip(raw[r.LANGUAGE], raw[r.ACCEPT_LANGUAGE], strict=True)
+            ],
             cut(raw[r.SCREEN], 16),
-            geo.country,
-            geo.region,
-            geo.city,
-            geo.asn,
-            geo.as_org,
-            raw[r.VISITOR_ID],
-            None,  # member_id: filled only by linking, later
+            [g.country for g in geos],
+            [g.region for g in geos],
+            [g.city for g in geos],
+            [g.asn for g in geos],
+            [g.as_org for g in geos],
+            list(raw[r.VISITOR_ID]),
+            [None] * len(raws),  # member_id: filled only by linking, later
             cut(raw[r.CAMPAIGN], 128),
-            raw[r.RECIPIENT] or None,
-            cut(raw[r.TARGET_URL]),
+            [v or None for v in raw[r.RECIPIENT]],
+            cut(raw[r.TARGET_URL], at_most),
             cut(raw[r.METHOD], 16),
-            raw[r.STATUS],
-            raw[r.BYTES_SENT],
-            raw[r.REQUEST_TIME_MS],
-            granted,
-            raw[r.CONSENT_SIGNAL],
-            self.policy.version,
-            retention_class(purposes, kind),
-            raw[r.SOURCE],
-            cut(json.dumps(props, ensure_ascii=False), 4096) if props else "",
+            list(raw[r.STATUS]),
+            list(raw[r.BYTES_SENT]),
+            list(raw[r.REQUEST_TIME_MS]),
+            [f[0] for f in facts],
+            list(raw[r.CONSENT_SIGNAL]),
+            [self.policy.version] * len(raws),
+            [f[1] for f in facts],
+            list(raw[r.SOURCE]),
+            [_props(p) for p in raw[r.PROPS]],
         ]
-        for index, empty in _withheld_at(frozenset(purposes), kind, bool(raw[r.SUPPRESSED])):
-            values[index] = empty
-        return values
+        for i, (_, _, withheld_at) in enumerate(facts):
+            for index, empty in withheld_at:
+                columns[index][i] = empty
+        return columns
+
+    @staticmethod
+    def _cut_all(values: Sequence[str], limit: int) -> list[str]:
+        """Each text truncated to `limit` characters."""
+        return [v if len(v) <= limit else v[:limit] for v in values]
 
     def _cut(self, text: str, limit: int = 0) -> str:
         """Truncate a field to its limit (the configured maximum unless a smaller one is given)."""

@@ -170,3 +170,26 @@ def decode_raw(record: bytes, layout: tuple[tuple[str, str], ...]) -> list[Any]:
     if remap is None:
         return values
     return [values[i] if i >= 0 else default for i, default in remap]
+
+
+def decode_many(
+    records: Sequence[bytes], layout: tuple[tuple[str, str], ...]
+) -> tuple[list[list[Any]], int]:
+    """The values of many raw records of `layout` (in the current field order), and how many
+    records could not be read (left out, so they cost no other record its place).
+
+    ValueError when the layout has fields this version does not know.
+    """
+    remap = _remap(layout)  # once per batch: hashing a layout costs more than a record
+    width = len(layout)
+    loads, decoded = orjson.loads, []
+    for record in records:
+        try:
+            values = loads(record)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(values, list) and len(values) == width:
+            decoded.append(values)
+    if remap is not None:
+        decoded = [[v[i] if i >= 0 else default for i, default in remap] for v in decoded]
+    return decoded, len(records) - len(decoded)

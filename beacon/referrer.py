@@ -7,6 +7,7 @@ dict at start-up and a lookup costs a handful of dict probes per host, whatever 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -186,6 +187,12 @@ _CLICK_IDS: Final = (
     ("msclkid", "bing"),
     ("yclid", "yandex"),
 )
+# A landing page without one of these parameters (or an escape that may spell one) names no
+# campaign: no need to parse it.
+_MAYBE_CAMPAIGN: Final = re.compile(
+    r"[?&]\s*(?:utm_medium|" + "|".join(name for name, _ in _CLICK_IDS) + r")\s*=|%",
+    re.IGNORECASE,
+)
 _PAID_MEDIUMS: Final = frozenset(
     {
         "cpc",
@@ -228,7 +235,7 @@ class ReferrerClassifier:
     def classify(self, referrer: str, page_url: str = "") -> ReferrerInfo:
         """Say which channel, site and keyword brought a visitor to `page_url`."""
         seen = self._referrer_info(referrer[:MAX_REFERRER_LENGTH].strip())
-        if seen.medium == "internal" or "?" not in page_url:
+        if seen.medium == "internal" or not _MAYBE_CAMPAIGN.search(page_url):
             return seen
         campaign = _campaign(page_url[:MAX_REFERRER_LENGTH])
         if campaign is None:

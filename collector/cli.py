@@ -291,9 +291,9 @@ def cmd_ingest_log(args: argparse.Namespace, config: Config, env: Mapping[str, s
     sink = ingest_cli.make_sink(config, env, args)
     try:
         if args.follow:
-            print(f"following {len(paths)} file(s); Ctrl-C to stop", file=sys.stderr)
             # systemd stops with SIGTERM: end the same orderly way as Ctrl-C.
             signal.signal(signal.SIGTERM, signal.default_int_handler)
+            print(f"following {len(paths)} file(s); Ctrl-C to stop", file=sys.stderr)
             counts = ingest_cli.follow_files(sink, paths, config.data_dir / "follow")
         else:
             counts = ingest_cli.ingest_files(sink, paths, progress=sys.stderr.isatty())

@@ -291,9 +291,11 @@ def follow_files(
 ) -> IngestCounts:
     """Follow files until interrupted (Ctrl-C or SIGTERM), committing checkpoints only after
     lines are accepted; the counts of the whole run."""
-    followed = [FollowedFile(path, state_dir) for path in paths]
+    followed: list[FollowedFile] = []
     total = IngestCounts()
     try:
+        # Inside the try: a stop while the files are being opened is an orderly stop too.
+        followed.extend(FollowedFile(path, state_dir) for path in paths)
         while True:
             for item in followed:
                 for chunk in item.poll():

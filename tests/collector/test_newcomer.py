@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -71,6 +72,7 @@ def test_following_ends_on_sigterm_with_a_summary(tmp_path: Path) -> None:
         started.append(line)
         if line.startswith("following"):
             break
+    time.sleep(2)  # a few polls of the file (every 0.5 s)
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, "".join(started) + err
