@@ -1,4 +1,4 @@
-"""Where `ashiato serve` spends its time under the pixel load: py-spy, summarised.
+"""Where `ashiato serve`'s edge spends its time under the pixel load: py-spy, summarised.
 
     .venv/bin/pip install py-spy
     .venv/bin/python -m bench.profile [--seconds 10] [--speedscope /tmp/profile.json]
@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 time.sleep(4)  # warm the caches first
                 raw = work / "profile.txt"
-                record = [spy, "record", "--pid", str(running.pid), "-d", str(args.seconds)]
+                # The edge: the process that answers (the loader works on another core).
+                edge = (servers.role_pids(running.pid, "edge") or [running.pid])[0]
+                record = [spy, "record", "--pid", str(edge), "-d", str(args.seconds)]
                 subprocess.run(
                     [*record, "-r", "200", "--format", "raw", "-o", str(raw)], check=True
                 )

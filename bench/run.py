@@ -28,7 +28,7 @@ from tests.clickhouse_server import ClickHouseServer
 from tests.geo_fixtures import build_geo_databases
 
 WARMUP_SECONDS = 3
-NAMES = ("nginx", "bare", "pixel", "beacon", "open", "workers2")
+NAMES = ("nginx", "bare", "pixel", "beacon", "open", "embedded", "workers2")
 
 
 @dataclass
@@ -41,11 +41,24 @@ class Row:
     peak_rss_mb: float
     stored: int | None = None
     answered: int | None = None
+    loader_seconds: float = 0.0  # the loader's CPU for the rows stored in the run
 
     @property
     def cpu_per_10k(self) -> float:
-        """Server CPU seconds per 10,000 answered requests."""
+        """Serving CPU seconds per 10,000 answered requests (the edges, for ashiato)."""
         return self.cpu_seconds / max(self.wrk.requests, 1) * 10_000
+
+    @property
+    def loader_per_10k(self) -> float:
+        """Loader CPU seconds per 10,000 stored rows."""
+        return self.loader_seconds / max(self.stored or 0, 1) * 10_000
+
+    @property
+    def all_per_10k(self) -> float:
+        """All CPU (edges and loader) per 10,000 stored hits; per answered one without a loader."""
+        if not self.stored:
+            return self.cpu_per_10k
+        return (self.cpu_seconds + self.loader_seconds) / self.stored * 10_000
 
 
 def measure(
@@ -56,13 +69,22 @@ def measure(
     connections: int,
     script_args: list[str] | None,
     label: str,
+    count: Callable[[], int] | None = None,
 ) -> Row:
-    """Warm the server up, then run wrk while reading the server tree's CPU time."""
+    """Warm the server up, then run wrk while reading the CPU time of the serving processes.
+
+    With `count` (rows stored so far), the loader's CPU is read from the start of the run
+    until every row answered in it is stored, and only those rows are counted.
+    """
     url = running.base_url + path
     warm = run_wrk(url, duration=WARMUP_SECONDS, connections=connections, script_args=script_args)
-    before = _proc.cpu_seconds(_proc.tree(running.pid))
+    loaders = servers.role_pids(running.pid, "loader")
+    base = _settled(count) if count is not None else 0
+    serving = [p for p in _proc.tree(running.pid) if p not in loaders and p != running.pid]
+    before = _proc.cpu_seconds(serving or [running.pid])
+    loader_before = _proc.cpu_seconds(loaders)
     result = run_wrk(url, duration=duration, connections=connections, script_args=script_args)
-    after = _proc.cpu_seconds(_proc.tree(running.pid))
+    after = _proc.cpu_seconds(serving or [running.pid])
     row = Row(
         label,
         result,
@@ -70,6 +92,9 @@ def measure(
         _proc.peak_rss_mb(_proc.workers(running.pid)),
         answered=warm.requests + result.requests,
     )
+    if count is not None:
+        row.stored = _settled(count) - base
+        row.loader_seconds = _proc.cpu_used(loader_before, _proc.cpu_seconds(loaders))
     problems = result.non_2xx + result.socket_errors
     print(
         f"  {label}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
@@ -78,6 +103,20 @@ def measure(
         flush=True,
     )
     return row
+
+
+def _settled(count: Callable[[], int], quiet: float = 1.5, limit: float = 120.0) -> int:
+    """Rows stored once the count stops growing for `quiet` seconds."""
+    deadline = time.monotonic() + limit
+    last, since = count(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = count()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            break
+    return last
 
 
 def write_open_tokens(data_dir: Path, path: Path, count: int = 500) -> Path:
@@ -119,13 +158,21 @@ class Rig:
         directory = self.directory / database
         (directory / "data").mkdir(parents=True)
         script_args = script(directory / "data")
+        embedded = workers == 0
         running = servers.start_ashiato(
             directory,
-            clickhouse_url=self.clickhouse.url_for(database),
+            clickhouse_url="" if embedded else self.clickhouse.url_for(database),
             geo=self.geo,
-            workers=workers,
+            workers=max(workers, 1),
             cpus=cpus,
         )
+        data = directory / "data"
+
+        def count() -> int:
+            if embedded:
+                return servers.count_embedded(running.base_url, data)
+            return servers.count_rows(self.clickhouse, database)
+
         try:
             row = measure(
                 running,
@@ -134,13 +181,14 @@ class Rig:
                 connections=connections,
                 script_args=script_args,
                 label=label,
+                count=count,
             )
         finally:
-            running.stop()  # drains the spool into ClickHouse
-        row.stored = servers.count_rows(self.clickhouse, database)
+            running.stop()  # drains the spool
         print(
-            f"    rows in ClickHouse: {row.stored:,} for {row.answered:,} answered requests "
-            f"(warm-up included; up to {connections} more may have been cut off in flight)",
+            f"    rows stored in the run: {row.stored:,} (all CPU {row.all_per_10k:.2f} s/10k: "
+            f"edges {row.cpu_per_10k:.2f} per 10k answered, loader {row.loader_per_10k:.2f} "
+            "per 10k stored)",
             flush=True,
         )
         return row
@@ -184,6 +232,8 @@ def http_rows(args: argparse.Namespace, work: Path, clickhouse: ClickHouseServer
         ("pixel", "ashiato GET /b.gif", "/", _pixel, 1, "0"),
         ("beacon", "ashiato POST /b", "/", _beacon, 1, "0"),
         ("open", "ashiato GET /o/{token}.gif", "/", _open, 1, "0"),
+        # Workers 0 here: the embedded store of `make run` (chdb in the loader), one edge.
+        ("embedded", "ashiato GET /b.gif, embedded store", "/", _pixel, 0, "0"),
         ("workers2", "ashiato GET /b.gif --workers 2 *", "/", _pixel, 2, "0,1"),
     ]
     for name, label, path, script, workers, cpus in plan:
@@ -196,21 +246,28 @@ def table(rows: list[Row], connections: int) -> str:
     """The markdown table, ratios against the bare aiohttp row of the same run."""
     bare = next((r for r in rows if r.server == "bare aiohttp"), None)
     lines = [
-        f"| server ({connections} connections) | req/s | p50 ms | p99 ms | CPU s / 10k hits "
-        "| peak RSS MB | vs bare aiohttp | rows stored / answered |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| server ({connections} connections) | req/s | p50 ms | p99 ms | vs bare req/s "
+        "| p99 vs bare | serving CPU s / 10k | loader CPU s / 10k stored "
+        "| all CPU per stored hit vs bare | peak RSS MB | rows stored / answered |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        ratio = f"{row.wrk.rps / bare.wrk.rps:.0%}" if bare is not None else "—"
-        stored = f"{row.stored:,} / {row.answered:,}" if row.stored is not None else ""
+        ratio = p99 = cpu = "—"
+        if bare is not None:
+            ratio = f"{row.wrk.rps / bare.wrk.rps:.0%}"
+            p99 = f"{row.wrk.p99_ms / bare.wrk.p99_ms:.1f}x"
+            cpu = f"{row.all_per_10k / bare.cpu_per_10k:.1f}x"
+        stored = f"{row.stored:,} / {row.wrk.requests:,}" if row.stored is not None else ""
+        loader = f"{row.loader_per_10k:.2f}" if row.stored else ""
         lines.append(
             f"| {row.server} | {row.wrk.rps:,.0f} | {row.wrk.p50_ms:.2f} | {row.wrk.p99_ms:.2f} "
-            f"| {row.cpu_per_10k:.2f} | {row.peak_rss_mb:.0f} | {ratio} | {stored} |"
+            f"| {ratio} | {p99} | {row.cpu_per_10k:.2f} | {loader} | {cpu} "
+            f"| {row.peak_rss_mb:.0f} | {stored} |"
         )
     if any(r.server.endswith("*") for r in rows):
         lines.append(
-            "\n\\* both cores serve, and wrk and ClickHouse share core 1 with the second "
-            "worker: this shows scaling, not a clean two-core figure."
+            "\n\\* both cores serve, and wrk, the loader and ClickHouse share core 1 with the "
+            "second edge: this shows scaling, not a clean two-core figure."
         )
     return "\n".join(lines)
 

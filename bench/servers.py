@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import _proc
 from tests.clickhouse_server import ClickHouseServer, free_port, start_server
 from tests.nginx_server import nginx_binary
 
@@ -128,9 +130,12 @@ def start_ashiato(
     geo: tuple[Path, Path],
     workers: int = 1,
     cpus: str = "0",
+    loader_cpus: str = "1",
     name: str = "ashiato",
 ) -> Running:
-    """`ashiato serve` with everything on: ClickHouse, GeoIP, trusted proxy, the spool."""
+    """`ashiato serve` with everything on: ClickHouse (or chdb, with an empty URL), GeoIP,
+    trusted proxy, the spool. The edges run on `cpus`; the loader and the supervisor, which
+    answer no request, on `loader_cpus`."""
     port = free_port()
     argv = [
         str(ASHIATO),
@@ -144,8 +149,25 @@ def start_ashiato(
         f"--workers={workers}",
         "--log-level=warning",
     ]
-    # /readyz answers once storage does; the writer starts right after migrating.
-    return _spawn(name, argv, directory, port, "/readyz", cpus)
+    # /readyz answers once the loader does, after migrating.
+    running = _spawn(name, argv, directory, port, "/readyz", cpus)
+    pin_all_threads(running.pid, loader_cpus)
+    for pid in role_pids(running.pid, "loader"):
+        pin_all_threads(pid, loader_cpus)
+    return running
+
+
+def role_pids(root: int, role: str) -> list[int]:
+    """The processes under `root` started in `role` (edge, loader)."""
+    found = []
+    for pid in _proc.tree(root):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--role" in argv and role.encode() in argv:
+            found.append(pid)
+    return found
 
 
 def pin_all_threads(pid: int, cpus: str) -> None:
@@ -189,3 +211,15 @@ def count_rows(server: ClickHouseServer, database: str, table: str = "events_dat
         return int(client.execute(f"SELECT count() FROM {database}.{table}")[0][0])
     finally:
         client.disconnect()
+
+
+def count_embedded(base_url: str, data_dir: Path, table: str = "events_data") -> int:
+    """Rows in a running embedded server's table, asked through its admin API."""
+    token = (data_dir / "admin.token").read_text().strip()
+    request = urllib.request.Request(
+        base_url + "/admin/sql",
+        data=json.dumps({"query": f"SELECT count() FROM {table}"}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return int(json.loads(response.read())["rows"][0][0])

@@ -22,6 +22,8 @@ from aiohttp.web_protocol import RequestHandler
 
 from ashiato.collector.appkeys import METRICS
 
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
 
 class ListenError(Exception):
     """The listening socket could not be opened (address in use, permission, bad host)."""
@@ -138,8 +140,10 @@ class Listener:
         *,
         shutdown_timeout: float,
         handler_args: dict[str, Any],
+        dispatch: Callable[[web.Application, Handler], Handler] | None = None,
     ) -> None:
         self.app = app
+        self._dispatch = dispatch
         self._limits = limits
         self._handler_args: dict[str, Any] = {
             # aiohttp's own idle timer stays as a backstop behind the guard's.
@@ -165,6 +169,9 @@ class Listener:
             raise
         manager = self._runner.server
         assert manager is not None
+        if self._dispatch is not None:
+            # Requests reach `dispatch` first, the application only through it (`fastpath`).
+            manager.request_handler = self._dispatch(self.app, manager.request_handler)
         metrics = self.app[METRICS]
         guard = ConnectionGuard(
             self._limits, lambda reason: metrics.connections_closed.labels("http", reason).inc()

@@ -10,6 +10,7 @@ dies, and passes SIGTERM on so every worker drains its spool.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType
 
 from aiohttp import web
@@ -28,7 +30,9 @@ from ashiato.collector.adminclient import SERVER_FILE
 from ashiato.collector.app import create_app, handler_args, prepare_storage
 from ashiato.collector.appkeys import METRICS
 from ashiato.collector.auth import TokenStore
+from ashiato.collector.collect import pixel
 from ashiato.collector.config import LOADER_ENV, ROLE_ENV, WORKER_ENV, Config
+from ashiato.collector.fastpath import pixel_dispatch
 from ashiato.collector.listener import (
     ConnectionLimits,
     Listener,
@@ -42,6 +46,7 @@ from ashiato.storage.backend import Store
 log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
@@ -164,6 +169,7 @@ async def _serve(
         ),
         shutdown_timeout=config.storage.drain_seconds,
         handler_args=handler_args(config, app[METRICS]),
+        dispatch=lambda app, handle: pixel_dispatch(app, handle, pixel),
     )
     stop = _stop_on_signals(listener.app)
     await listener.start(
@@ -223,7 +229,7 @@ def run_supervisor(config: Config, store: Store, argv: Sequence[str]) -> int:
         role, index = child
         env = {**base_env, ROLE_ENV: role}
         env[LOADER_ENV if role == "loader" else WORKER_ENV] = str(index)
-        return subprocess.Popen([*command, ROLE_FLAG, role], env=env)
+        return subprocess.Popen([*command, ROLE_FLAG, role], env=env, preexec_fn=_die_with_parent)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
@@ -253,7 +259,7 @@ def run_supervisor(config: Config, store: Store, argv: Sequence[str]) -> int:
                         child[1],
                         process.returncode,
                     )
-                    _mark_dead(process.pid)
+                    _mark_dead(process.pid, metrics_dir)
                     time.sleep(1)
                     children[child] = spawn(child)
     finally:
@@ -278,7 +284,19 @@ def _stop_children(processes: list[subprocess.Popen[bytes]], config: Config) -> 
             process.wait()
 
 
-def _mark_dead(pid: int) -> None:
+def _die_with_parent() -> None:
+    """In a child about to start: be killed when the supervisor dies, however it dies.
+
+    A child outliving its supervisor would go on holding the port and its spool unsupervised,
+    and a supervisor started again would run a second set beside it. What the child spooled
+    is on disk either way; the next loader inserts it.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _mark_dead(pid: int, metrics_dir: Path) -> None:
+    """Drop a dead child's live gauges from the shared metric files."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+    multiprocess.mark_process_dead(pid, str(metrics_dir))  # type: ignore[no-untyped-call]

@@ -130,6 +130,20 @@ def assert_exactly_once(server: ClickHouseServer, acked: set[str]) -> Counter[st
 # --- the collector process --------------------------------------------------------------------
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 class Collector:
     """`ashiato serve` against a ClickHouse server, as a subprocess of the test."""
 
@@ -194,6 +208,21 @@ class Collector:
             self.kill()
             raise
         return code, time.monotonic() - started
+
+    def child(self, role: str, timeout: float = 30.0) -> int:
+        """The pid of the supervisor's child in `role` (edge, loader), once it runs."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            for pid in _children(self.process.pid):
+                try:
+                    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if b"--role" in argv and role.encode() in argv:
+                    return pid
+            assert time.monotonic() < deadline, f"no {role} process under the supervisor"
+            time.sleep(0.05)
 
     def kill(self) -> None:
         """SIGKILL: no drain, no spool close, nothing."""

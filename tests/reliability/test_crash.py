@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -111,18 +112,80 @@ async def test_soak_repeated_kill_9_under_sustained_load(
     )
 
 
+async def kill_child_under_load(
+    clickhouse: ClickHouseServer,
+    collector: Collector,
+    background: Callable[..., asyncio.Task[Outcome]],
+    role: str,
+) -> None:
+    """SIGKILL the edge or the loader mid-load; the supervisor starts it again."""
+    requests = make_requests(
+        collector.data_dir, pixels=1000, beacons=1000, beacon_batch=4, opens=500, clicks=500
+    )
+    outcome, stop = Outcome(), asyncio.Event()
+    load = background(collector.url, requests, concurrency=16, rate=400, stop=stop, outcome=outcome)
+    await asyncio.sleep(2)
+    victim = collector.child(role)
+    os.kill(victim, signal.SIGKILL)
+    acked_at_kill = len(outcome.acked)
+    await asyncio.sleep(3)  # the supervisor notices within a second and starts another
+    assert collector.child(role) != victim
+    await asyncio.sleep(2)
+    stop.set()
+    await load
+    assert len(outcome.acked) > acked_at_kill > 0
+    assert not outcome.bad_answers, outcome.bad_answers[:5]
+    await wait_for_markers(clickhouse, outcome.acked, timeout=120)
+    found = assert_exactly_once(clickhouse, outcome.acked)
+    assert found.keys() <= outcome.acked | outcome.unanswered
+    print(
+        f"[reliability] kill -9 of the {role}: {len(outcome.acked)} acknowledged, "
+        f"{len(outcome.unanswered)} unanswered"
+    )
+    code, _ = await asyncio.to_thread(collector.stop)
+    assert code == 0
+
+
+async def test_kill_9_of_the_edge_under_load_loses_and_doubles_nothing(
+    clickhouse: ClickHouseServer,
+    make_collector: Callable[..., Collector],
+    background: Callable[..., asyncio.Task[Outcome]],
+) -> None:
+    collector = make_collector(clickhouse)
+    collector.start()
+    await kill_child_under_load(clickhouse, collector, background, "edge")
+
+
+async def test_kill_9_of_the_loader_under_load_loses_and_doubles_nothing(
+    clickhouse: ClickHouseServer,
+    make_collector: Callable[..., Collector],
+    background: Callable[..., asyncio.Task[Outcome]],
+) -> None:
+    collector = make_collector(clickhouse)
+    collector.start()
+    await kill_child_under_load(clickhouse, collector, background, "loader")
+
+
 async def test_a_replay_of_already_inserted_rows_is_not_double_counted(
     clickhouse: ClickHouseServer, make_collector: Callable[..., Collector]
 ) -> None:
-    # A crash between the insert and the checkpoint write: simulated by killing the collector
-    # once everything is in, and losing its checkpoint, so the whole spool is replayed.
+    # A crash between the insert and the checkpoint write: the loader is held while the edge
+    # spools everything, a copy of the spool is kept, and once the rows are in, everything is
+    # killed and the copy put back without a checkpoint, so the whole spool is replayed.
     collector = make_collector(clickhouse)
     collector.start()
+    loader = collector.child("loader")
+    os.kill(loader, signal.SIGSTOP)
     requests = make_requests(collector.data_dir, pixels=400, beacons=400, opens=100, clicks=100)
     outcome = await run_load(collector.url, requests, concurrency=8)
     assert len(outcome.acked) == 1000
+    await asyncio.sleep(0.5)  # the edge hands its last segment over
+    spooled = {p.name: p.read_bytes() for p in collector.spool_dir.glob("seg-*.log")}
+    os.kill(loader, signal.SIGCONT)
     await wait_for_markers(clickhouse, outcome.acked)
     collector.kill()
+    for name, data in spooled.items():
+        (collector.spool_dir / name).write_bytes(data)
     (collector.spool_dir / "ack.json").unlink()
     collector.start()
     # The new process inserts all 1,000 spooled rows again.
