@@ -17,13 +17,15 @@ import time
 from pathlib import Path
 
 from ashiato.beacon.accesslog import LogParser
+from ashiato.beacon.raw import RAW_LAYOUT
 from ashiato.collector.app import build_enricher, prepare_storage
 from ashiato.collector.config import load_config
 from ashiato.collector.ingest import LogIngestor
+from ashiato.collector.shaping import RawShaper
 from ashiato.storage.native import NativeStore
-from ashiato.storage.schema import EVENT_RECORD, EVENTS_TABLE
+from ashiato.storage.schema import EVENTS_TABLE
 from ashiato.storage.spool import Spool
-from ashiato.storage.writer import BatchWriter
+from ashiato.storage.writer import BatchWriter, NullObserver
 from tests.clickhouse_server import start_server
 
 _AGENTS = (
@@ -81,20 +83,17 @@ def main() -> None:
             config = load_config({"data_dir": str(Path(tmp) / "var")}, env={})
             store = NativeStore(server.url_for("ingest"))
             prepare_storage(store)
-            ingestor = LogIngestor(
-                build_enricher(config, b"k" * 32),
-                "combined",
-                exclude=config.collection.log_exclude,
-            )
-            spool = Spool(Path(tmp) / "spool", columns=EVENT_RECORD)
-            writer = BatchWriter(store, EVENTS_TABLE, spool, max_rows=20_000)
+            ingestor = LogIngestor("combined", exclude=config.collection.log_exclude)
+            spool = Spool(Path(tmp) / "spool", columns=RAW_LAYOUT)
+            shaper = RawShaper(build_enricher(config, b"k" * 32), NullObserver())
+            writer = BatchWriter(store, EVENTS_TABLE, spool, max_rows=20_000, shaper=shaper)
             writer.start()
             started = time.perf_counter()
             stored = 0
             for first in range(0, len(lines), 5000):
-                rows, counts = ingestor.rows(lines[first : first + 5000], first + 1)
+                records, counts = ingestor.records(lines[first : first + 5000], first + 1)
                 stored += counts.stored
-                while rows and not writer.submit(rows):
+                while records and not writer.submit_records(records):
                     time.sleep(0.05)
             writer.flush(600)
             end_to_end = len(lines) / (time.perf_counter() - started)
