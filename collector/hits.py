@@ -162,7 +162,7 @@ async def record_many(
     accepted = await app[BATCHER].submit(records)
     for kind, retention in kinds:
         if accepted:
-            metrics.hits.labels(kind, retention).inc()
+            metrics.hit(kind, retention).inc()
         else:
             metrics.rejected.labels("not_accepted").inc()
     keep = decided is not None and decided.allows("personalization")

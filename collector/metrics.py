@@ -47,6 +47,7 @@ class Metrics:
             ["kind", "consent"],
             registry=registry,
         )
+        self._hit_children: dict[tuple[str, str], Any] = {}
         self.rejected = Counter(
             "ashiato_rejected_total",
             "Hits refused or not stored, by reason",
@@ -160,6 +161,13 @@ class Metrics:
             total(lambda s: s.corrupt),
         )
         self.gauge("ashiato_writer_queue_rows", "Rows waiting to be inserted", lambda: group.depth)
+
+    def hit(self, kind: str, consent: str) -> Any:
+        """The `ashiato_hits_total` child of one kind and consent outcome, looked up once."""
+        child = self._hit_children.get((kind, consent))
+        if child is None:
+            child = self._hit_children[kind, consent] = self.hits.labels(kind, consent)
+        return child
 
     def enriched(self, seconds: float, rows: int) -> None:
         """A loader batch of `rows` was enriched in `seconds`: the time per hit, per batch."""
