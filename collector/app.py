@@ -175,10 +175,12 @@ async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
     app[BATCHER] = TurnBatcher(group)
     tasks: list[asyncio.Task[None]] = []
 
+    if loader:
+        # Spools are adopted (and counted) at once; their writers start with the others.
+        tasks.append(asyncio.create_task(_adopt_spools(app, group)))
+
     def start() -> None:
-        writer.start()
-        if loader:
-            tasks.append(asyncio.create_task(_adopt_spools(app, group)))
+        group.start()
 
     try:
         await asyncio.to_thread(prepare_storage, store)

@@ -29,6 +29,7 @@ class WriterGroup:
         self.own = own
         self.spools: list[Spool] = [own_spool]
         self._adopted: dict[Path, BatchWriter] = {}
+        self.started = False  # writers insert only once the schema is in place
 
     @property
     def depth(self) -> int:
@@ -55,10 +56,17 @@ class WriterGroup:
             log.error("cannot load the spool %s: %s", directory, exc)
             return False
         writer = make(spool)
-        writer.start()
+        if self.started:
+            writer.start()
         self._adopted[directory] = writer
         self.spools.append(spool)
         return True
+
+    def start(self) -> None:
+        """Start inserting: the schema is in place."""
+        self.started = True
+        for writer in (self.own, *self._adopted.values()):
+            writer.start()
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every row spooled so far, here or by an edge, is inserted."""

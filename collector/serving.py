@@ -42,11 +42,13 @@ from ashiato.collector.passthrough import LOADER_FILE, announce_loader
 from ashiato.collector.roles import ROLE_FLAG, Role
 from ashiato.collector.tracker import snippet
 from ashiato.storage.backend import Store
+from ashiato.storage.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+EDGE_SHUTDOWN_SECONDS = 2.0
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
@@ -87,7 +89,8 @@ def banner(
 
 def check_address(config: Config) -> None:
     """ListenError now, rather than from every worker, when the address cannot be had."""
-    bind(config.server.host, config.server.port, reuse_port=True).close()
+    # Without SO_REUSEPORT: a port another collector holds, with it or not, is refused here.
+    bind(config.server.host, config.server.port, reuse_port=False).close()
 
 
 def announce(config: Config) -> None:
@@ -167,7 +170,12 @@ async def _serve(
             idle_seconds=server.idle_timeout_seconds,
             max_connections=server.max_connections,
         ),
-        shutdown_timeout=config.storage.drain_seconds,
+        # An edge has only the requests in flight to finish: the loader drains after it.
+        shutdown_timeout=(
+            min(EDGE_SHUTDOWN_SECONDS, config.storage.drain_seconds)
+            if role == "edge"
+            else config.storage.drain_seconds
+        ),
         handler_args=handler_args(config, app[METRICS]),
         dispatch=lambda app, handle: pixel_dispatch(app, handle, pixel),
     )
@@ -212,8 +220,13 @@ def run_supervisor(config: Config, store: Store, argv: Sequence[str]) -> int:
     keep them running until told to stop."""
     check_address(config)
     created = TokenStore(config.data_dir).ensure_bootstrap()
-    prepare_storage(store)
-    store.close()
+    try:
+        prepare_storage(store)
+    except StorageUnavailable as exc:
+        # The edges take hits into their spools meanwhile; each loader migrates once it can.
+        log.error("storage not ready; serving from the spool until it is: %s", exc)
+    finally:
+        store.close()
     metrics_dir = config.data_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)

@@ -26,7 +26,7 @@ from ashiato.storage._segments import (
     scan_file,
     segment_path,
 )
-from ashiato.storage.spool import Spool, SpoolFull
+from ashiato.storage.spool import Spool, SpoolFull, SpoolStats
 
 __all__ = ["EdgeSpool", "LoaderSpool", "complete_segments"]
 
@@ -173,6 +173,12 @@ class LoaderSpool(Spool):
             self._unacked += found.unacked
             self._unread += found.unacked
             self._dir_dirty = True
+
+    def stats(self) -> SpoolStats:
+        """As `Spool.stats`, counting segments handed over since the writer last looked (it
+        does not look while an insert is being retried)."""
+        self.refresh()
+        return super().stats()
 
     def tail(self) -> Position:
         """Just past the last record on disk, in complete segments or in the one being filled.
