@@ -14,6 +14,7 @@ Signals, strongest first (`decide` is the one place that orders them):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ def _named(text: str) -> set[str]:
     return {p.strip().lower() for p in _SPLIT.split(text[:512]) if p}
 
 
+@functools.lru_cache(maxsize=1024)  # consent values repeat from hit to hit
 def parse_purposes(text: str) -> tuple[str, ...]:
     """Purposes named in `text` (comma, dot or plus separated), in canonical order.
 
@@ -40,6 +42,7 @@ def parse_purposes(text: str) -> tuple[str, ...]:
     return tuple(p for p in PURPOSES if p in named or p == ALWAYS)
 
 
+@functools.lru_cache(maxsize=1024)
 def unknown_purposes(text: str) -> tuple[str, ...]:
     """Names in `text` that are not purposes: ignored by `parse_purposes`, worth a warning."""
     return tuple(sorted(_named(text) - set(PURPOSES)))

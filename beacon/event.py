@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -16,13 +17,22 @@ from typing import Any
 KINDS = frozenset({"pageview", "event", "email_open", "email_click", "consent", "access_log"})
 
 
+_RANDOM = bytearray()
+_RANDOM_LOCK = threading.Lock()
+
+
 def new_event_id() -> str:
     """Return a fresh random version-4 UUID in its canonical text form.
 
     Formatted from os.urandom directly: the same value uuid4() gives, at a third of the cost,
-    and this runs for every hit.
+    and this runs for every hit. The bytes are drawn 4 KiB at a time, a system call per 256
+    ids rather than one each.
     """
-    h = os.urandom(16).hex()
+    with _RANDOM_LOCK:
+        if not _RANDOM:
+            _RANDOM.extend(os.urandom(4096))
+        h = _RANDOM[-16:].hex()
+        del _RANDOM[-16:]
     variant = "89ab"[int(h[16], 16) & 3]
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
 

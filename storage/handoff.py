@@ -20,6 +20,7 @@ from ashiato.storage._segments import (
     FILE_HEADER,
     Position,
     SpoolError,
+    fsync_directory,
     is_locked,
     list_segments,
     read_checkpoint,
@@ -81,8 +82,8 @@ class EdgeSpool(Spool):
         """Complete the current segment for the loader, if it holds records; True if it did.
 
         The next segment is created at once: its existence is what tells the loader the
-        previous one is complete. The completed segment is synced (per the fsync policy) after
-        the lock is released, so appends never wait for the disk here.
+        previous one is complete. The completed segment is synced (unless the policy is
+        "never") after the lock is released, so appends never wait for the disk here.
         """
         with self._lock:
             self._check_open()
@@ -97,9 +98,15 @@ class EdgeSpool(Spool):
         try:
             if self.fsync != "never":
                 os.fdatasync(fd)
+                fsync_directory(self.directory)  # the new segment's name
         finally:
             os.close(fd)
         return True
+
+    def sync_due(self) -> None:
+        """Nothing on the appending thread (the event loop): `handoff`, every 0.2 s on a
+        thread of its own, forces each segment to disk as it hands it over, which is sooner
+        than the `interval` policy asks."""
 
     def _roll(self) -> None:
         """A segment full by size: hand it over and start the next in the same append."""
