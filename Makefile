@@ -61,6 +61,7 @@ bench-deps: $(VENV)/.dev-deps
 	command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ] || missing="$$missing clickhouse-server"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v goaccess >/dev/null || missing="$$missing goaccess"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && \
@@ -70,6 +71,7 @@ bench-deps: $(VENV)/.dev-deps
 # Not part of `make test`: figures side by side with nginx and bare aiohttp (see BENCHMARKS.md).
 bench: bench-deps
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.loader
 	$(BIN)/python -m bench.ingest
 
 bench-soak: bench-deps

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import logging
 import random
+import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -62,6 +64,24 @@ def sample_lines(count: int, seed: int = 3) -> list[bytes]:
     return lines
 
 
+def _goaccess(lines: list[bytes]) -> float | None:
+    """Lines per second Debian's GoAccess analyses the same lines at; None if not installed."""
+    binary = shutil.which("goaccess")
+    if binary is None:
+        print("goaccess is not installed (apt-get install goaccess, or make bench-deps)")
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "access.log"
+        log.write_bytes(b"\n".join(lines) + b"\n")
+        started = time.perf_counter()
+        subprocess.run(
+            [binary, str(log), "--log-format=COMBINED", "--no-progress", "-o", f"{tmp}/r.json"],
+            check=True,
+            capture_output=True,
+        )
+        return len(lines) / (time.perf_counter() - started)
+
+
 def main() -> None:
     """Print the bare parse rate and the end-to-end rate, side by side."""
     # The start-up probe's refused connections are expected; keep them out of the figures.
@@ -70,6 +90,8 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=200_000)
     args = parser.parse_args()
     lines = sample_lines(args.lines)
+
+    goaccess_rate = _goaccess(lines)
 
     log_parser = LogParser("combined")
     started = time.perf_counter()
@@ -108,6 +130,11 @@ def main() -> None:
     print("| access-log ingestion (combined format) | lines/s | vs bare parse |")
     print("|---|---:|---:|")
     print(f"| bare parse (`LogParser.parse`) | {parse_rate:,.0f} | 100% |")
+    if goaccess_rate is not None:
+        print(
+            f"| GoAccess, full analysis of the same file | {goaccess_rate:,.0f} | "
+            f"{100 * goaccess_rate / parse_rate:.0f}% |"
+        )
     print(
         f"| end to end: parse, enrich, spool, ClickHouse | {end_to_end:,.0f} | "
         f"{100 * end_to_end / parse_rate:.0f}% |"

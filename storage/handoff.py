@@ -77,6 +77,9 @@ class EdgeSpool(Spool):
         self._acked = self._read = Position(self._next_seq, 0)
         self._others = _usage(self.directory)
         self._counted_at = time.monotonic()
+        # A segment of our own at once: what an edge before us left is complete from now on,
+        # whether or not a hit comes.
+        self._writable()
 
     def handoff(self) -> bool:
         """Complete the current segment for the loader, if it holds records; True if it did.
