@@ -65,9 +65,10 @@ class Served:
         return out
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    server = Served(tmp_path / "var", [])
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server for the tests that only read from it and are refused by it."""
+    server = Served(tmp_path_factory.mktemp("served") / "var", [])
     yield server
     server.stop()
 
