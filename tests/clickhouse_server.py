@@ -40,11 +40,7 @@ _CONFIG = """<?xml version="1.0"?>
 
 _USERS = """<?xml version="1.0"?>
 <yandex>
-    <!-- poll_interval: how long an idle connection's handler waits before it looks whether
-         the server is shutting down (10 s by default). Tests stop servers that collectors
-         and shards still hold connections to; each stop waited those 10 s. -->
-    <profiles><default><max_memory_usage>4000000000</max_memory_usage>
-        <poll_interval>1</poll_interval></default></profiles>
+    <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
     <users>
         <default>
             <password></password>

@@ -56,10 +56,9 @@ CollectorFactory = Callable[..., Awaitable[Collector]]
 
 @pytest.fixture
 def collector(
-    empty_store: Store, tmp_path: Path, aiohttp_client: Callable[..., Awaitable[TestClient]]
+    store: Store, tmp_path: Path, aiohttp_client: Callable[..., Awaitable[TestClient]]
 ) -> CollectorFactory:
-    """Start the collector over an empty database on each backend, with the given settings."""
-    store = empty_store
+    """Start the collector over the parametrized store with the given settings."""
 
     async def start(**settings: Any) -> Collector:
         overrides = {"data_dir": str(tmp_path / "var"), "batch_ms": 50, "cookie_secure": "false"}

@@ -65,23 +65,8 @@ class Served:
         return out
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """One server for the tests that only read from it and are refused by it."""
-    server = Served(tmp_path_factory.mktemp("served") / "var", [])
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def served_after_migrate(tmp_path: Path) -> Iterator[Served]:
-    """A server started over a store that `ashiato migrate` set up beforehand.
-
-    ClickHouse looks for replaced parts to remove 30 s after it creates a table, and every
-    second only from then on (or from the next start, which reads the table's settings). An
-    erasure in a server's first half-minute therefore waits out the rest of it for the disk.
-    """
-    run_cli("migrate", "--data-dir", str(tmp_path / "var"), check=True)
+def served(tmp_path: Path) -> Iterator[Served]:
     server = Served(tmp_path / "var", [])
     yield server
     server.stop()
@@ -199,10 +184,7 @@ def test_an_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     assert "unreachable" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_privacy_commands_as_a_privacy_officer_runs_them(
-    served_after_migrate: Served, tmp_path: Path
-) -> None:
-    served = served_after_migrate
+def test_privacy_commands_as_a_privacy_officer_runs_them(served: Served, tmp_path: Path) -> None:
     data = str(served.data_dir)
     urllib.request.urlopen(f"{served.url}/b.gif?s=shop").close()
     token = run_cli(
@@ -369,9 +351,9 @@ def test_every_command_documents_itself(command: str, capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit) as exit_info:
         main([*command.split(), "--help"], env={})
     assert exit_info.value.code == 0
-    help_text = capsys.readouterr().out
-    assert "usage: ashiato" in help_text
+    assert "usage: ashiato" in capsys.readouterr().out
     # Only `serve` lists every server setting; other commands show their own options first.
+    help_text = _help(command)
     own = help_text.index("options:")
     assert "--data-dir" in help_text and "--clickhouse-url" in help_text
     if command == "serve":
@@ -380,6 +362,11 @@ def test_every_command_documents_itself(command: str, capsys: pytest.CaptureFixt
         assert "--header-timeout-seconds" not in help_text
         assert "--geoip-city-db" not in help_text
         assert own < help_text.index("where the data is")
+
+
+def _help(command: str) -> str:
+    result = run_cli(*command.split(), "--help", check=True)
+    return result.stdout
 
 
 def test_a_usage_error_is_one_line() -> None:

@@ -95,7 +95,7 @@ async def test_kill_9_mid_load_then_restart_loses_and_doubles_nothing(
     collector = make_collector(clickhouse)
     collector.start()
     await crash_and_recover(
-        clickhouse, collector, background, kills=1, events_per_kill=1500, rate=400
+        clickhouse, collector, background, kills=1, events_per_kill=3000, rate=400
     )
 
 

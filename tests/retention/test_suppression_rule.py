@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -177,16 +176,12 @@ def _own(n: str, entries: set[Entry]) -> set[Entry]:
     }
 
 
-# Each example costs most of a second (some forty statements on a real store); ten random ones
-# on each backend join the two found by hand in every run, and `make test-slow` tries many more.
-_SETTINGS = settings(
+@settings(
     database=None,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-@settings(_SETTINGS, max_examples=10)
 @given(history=histories)
 @example(  # a suppressed member's browsers, a refused link, and an unlink tied with a link
     history=[
@@ -212,20 +207,6 @@ _SETTINGS = settings(
 def test_every_user_of_the_suppression_rule_gives_the_same_answer(
     store: Store, backend: Backend, history: list[tuple[tuple[str, ...], int]]
 ) -> None:
-    _check(store, backend, history)
-
-
-@pytest.mark.slow
-@settings(_SETTINGS, max_examples=150)
-@given(history=histories)
-def test_every_user_of_the_suppression_rule_agrees_over_many_histories(
-    store: Store, backend: Backend, history: list[tuple[tuple[str, ...], int]]
-) -> None:
-    _check(store, backend, history)
-
-
-def _check(store: Store, backend: Backend, history: list[tuple[tuple[str, ...], int]]) -> None:
-    """Play `history`, then ask every user of the rule and compare with the model."""
     n = f"x{next(_examples)}-"  # each example names its own subjects in the shared database
     _setup(backend, n)
     model = _play(backend, n, history)

@@ -19,7 +19,7 @@ from ashiato.collector.secrets import load_secrets
 from ashiato.storage.backend import Store, connection
 from ashiato.storage.limits import QueryLimits
 from ashiato.storage.schema import migrate
-from tests.conftest import drop_store, make_store
+from tests.conftest import make_store
 
 LIMITS = QueryLimits(
     timeout_seconds=10, max_memory_bytes=1 << 30, max_rows=10_000, max_result_bytes=16 << 20
@@ -106,4 +106,4 @@ def open_target(
     canary = Canary()
     yield Target(store, data_dir, canary)
     canary.close()
-    drop_store(store)
+    store.close()

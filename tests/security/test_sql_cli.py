@@ -39,7 +39,7 @@ def test_a_limit_from_the_settings_stops_a_local_query_with_a_clear_message(
     clickhouse_server: ClickHouseServer, tmp_path: Path
 ) -> None:
     url = _migrated(clickhouse_server.url_for("sql_cli_limits"), tmp_path)
-    for _ in range(2):  # two rows in the audit trail, one past the limit below
+    for _ in range(3):
         assert _sql(url, "SELECT count() FROM events").returncode == 0
     stopped = _sql(url, "--sql-max-rows", "1", "SELECT detail FROM audit_log")
     assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
@@ -48,7 +48,7 @@ def test_a_limit_from_the_settings_stops_a_local_query_with_a_clear_message(
     assert refused.returncode == 1 and "table functions are not allowed" in refused.stderr
     trail = _sql(url, "SELECT actor, action FROM audit_log WHERE action LIKE 'sql%'")
     actions = [line.split("\t")[1] for line in trail.stdout.splitlines()[1:]]
-    assert actions.count("sql:refused") == 2 and actions.count("sql") == 2
+    assert actions.count("sql:refused") == 2 and actions.count("sql") == 3
     assert all(line.startswith("cli:") for line in trail.stdout.splitlines()[1:])
 
 
