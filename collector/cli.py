@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -291,10 +292,13 @@ def cmd_ingest_log(args: argparse.Namespace, config: Config, env: Mapping[str, s
     sink = ingest_cli.make_sink(config, env, args)
     try:
         if args.follow:
-            # systemd stops with SIGTERM: end the same orderly way as Ctrl-C.
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            # Ctrl-C and systemd's SIGTERM end it the same orderly way: between two polls, never
+            # as an exception raised wherever the process is (inside a lock, say).
+            stop = threading.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda signum, frame: stop.set())
             print(f"following {len(paths)} file(s); Ctrl-C to stop", file=sys.stderr)
-            counts = ingest_cli.follow_files(sink, paths, config.data_dir / "follow")
+            counts = ingest_cli.follow_files(sink, paths, config.data_dir / "follow", stop=stop)
         else:
             counts = ingest_cli.ingest_files(sink, paths, progress=sys.stderr.isatty())
     finally:

@@ -15,6 +15,7 @@ import argparse
 import gzip
 import json
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -287,7 +288,11 @@ def ingest_files(sink: Sink, paths: Sequence[Path], progress: bool) -> IngestCou
 
 
 def follow_files(
-    sink: Sink, paths: Sequence[Path], state_dir: Path, poll: float = 0.5
+    sink: Sink,
+    paths: Sequence[Path],
+    state_dir: Path,
+    poll: float = 0.5,
+    stop: threading.Event | None = None,
 ) -> IngestCounts:
     """Follow files until interrupted (Ctrl-C or SIGTERM), committing checkpoints only after
     lines are accepted; the counts of the whole run."""
@@ -296,13 +301,15 @@ def follow_files(
     try:
         # Inside the try: a stop while the files are being opened is an orderly stop too.
         followed.extend(FollowedFile(path, state_dir) for path in paths)
-        while True:
+        stop = stop or threading.Event()
+        while not stop.is_set():
             for item in followed:
                 for chunk in item.poll():
                     if chunk.lines:
                         total.add(sink.send(chunk.lines, 0, chunk.path.name, chunk.origins))
                     item.commit(chunk.checkpoint)
-            time.sleep(poll)
+            stop.wait(poll)
+        return total
     except KeyboardInterrupt:
         return total
     finally:
