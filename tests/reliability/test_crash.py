@@ -146,24 +146,16 @@ async def kill_child_under_load(
     assert code == 0
 
 
-async def test_kill_9_of_the_edge_under_load_loses_and_doubles_nothing(
+@pytest.mark.parametrize("role", ["edge", "loader"])
+async def test_kill_9_of_an_edge_or_the_loader_under_load_loses_and_doubles_nothing(
     clickhouse: ClickHouseServer,
     make_collector: Callable[..., Collector],
     background: Callable[..., asyncio.Task[Outcome]],
+    role: str,
 ) -> None:
     collector = make_collector(clickhouse)
     collector.start()
-    await kill_child_under_load(clickhouse, collector, background, "edge")
-
-
-async def test_kill_9_of_the_loader_under_load_loses_and_doubles_nothing(
-    clickhouse: ClickHouseServer,
-    make_collector: Callable[..., Collector],
-    background: Callable[..., asyncio.Task[Outcome]],
-) -> None:
-    collector = make_collector(clickhouse)
-    collector.start()
-    await kill_child_under_load(clickhouse, collector, background, "loader")
+    await kill_child_under_load(clickhouse, collector, background, role)
 
 
 async def test_a_replay_of_already_inserted_rows_is_not_double_counted(
